@@ -1,0 +1,7 @@
+"""The `shoal` console script."""
+
+from __future__ import annotations
+
+
+def main() -> None:
+    raise SystemExit("not yet")

@@ -1,0 +1,80 @@
+"""Typed configuration: per-queue settings and the worker's settings from the environment."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker_runtime.core.backoff import RetryPolicy
+from worker_runtime.core.keys import DEFAULT_PREFIX, validate_queue_name
+
+
+class QueueConfig(BaseModel):
+    """Per-queue behaviour (the seed's RETRY_CONFIGS / JOB_TIMEOUTS / RATE_LIMITS, in one place).
+
+    ``concurrency`` None means the worker's default.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    concurrency: int | None = Field(None, ge=1, le=10_000)
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    timeout_seconds: float | None = Field(None, gt=0, description="per attempt; None = no limit")
+    max_stalls: int = Field(1, ge=0, description="stalls tolerated before the job fails")
+    dead_letter: bool = Field(True, description="final failures go to the dead-letter store")
+    keep_completed: int = Field(
+        1000, ge=-1, description="completed records kept: -1 all, 0 none, N newest N"
+    )
+
+
+def redis_url_from_parts(
+    *, host: str, port: int, password: str | None, db: int = 0, tls: bool = False
+) -> str:
+    scheme = "rediss" if tls else "redis"
+    auth = f":{password}@" if password else ""
+    return f"{scheme}://{auth}{host}:{port}/{db}"
+
+
+class WorkerSettings(BaseSettings):
+    """Worker settings from environment variables (names as in the seed) or a mounted file."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", populate_by_name=True)
+
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    redis_host: str = Field("localhost", alias="REDIS_HOST")
+    redis_port: int = Field(6379, alias="REDIS_PORT", ge=1, le=65535)
+    redis_password: str | None = Field(None, alias="REDIS_PASSWORD")
+    redis_tls: bool = Field(False, alias="REDIS_TLS")
+    key_prefix: str = Field(DEFAULT_PREFIX, alias="SHOAL_KEY_PREFIX")
+    concurrency: int = Field(5, alias="WORKER_CONCURRENCY", ge=1, le=10_000)
+    max_jobs_per_worker: int = Field(50, alias="WORKER_MAX_JOBS_PER_WORKER", ge=1, le=100_000)
+    queues: list[str] | None = Field(None, alias="WORKER_QUEUES")
+    shutdown_grace_seconds: float = Field(25.0, alias="WORKER_SHUTDOWN_GRACE_SECONDS", ge=0)
+    lease_ms: int = Field(3000, alias="WORKER_LEASE_MS", ge=200)
+    heartbeat_interval_seconds: float = Field(30.0, alias="WORKER_HEARTBEAT_INTERVAL", gt=0)
+    fetch_batch: int = Field(100, alias="WORKER_FETCH_BATCH", ge=1, le=10_000)
+
+    @field_validator("queues", mode="before")
+    @classmethod
+    def _split_queues(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [q.strip() for q in value.split(",") if q.strip()]
+        return value
+
+    @field_validator("queues")
+    @classmethod
+    def _valid_queues(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            for name in value:
+                validate_queue_name(name)
+        return value
+
+    def resolved_redis_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return redis_url_from_parts(
+            host=self.redis_host,
+            port=self.redis_port,
+            password=self.redis_password,
+            tls=self.redis_tls,
+        )

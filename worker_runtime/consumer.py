@@ -1,0 +1,398 @@
+"""One queue's consumer inside a worker: fetch in batches, run jobs, acknowledge in batches,
+renew leases and reclaim jobs whose worker died."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+import traceback
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+
+from worker_runtime.config import QueueConfig, WorkerSettings
+from worker_runtime.connection import CONNECTION_ERRORS
+from worker_runtime.core.backoff import retry_delay_ms, should_retry
+from worker_runtime.core.codec import dumps
+from worker_runtime.core.keys import QueueKeys
+from worker_runtime.errors import NonRetryableError
+from worker_runtime.observers import WorkerObserver
+from worker_runtime.processor import Job, JobResult, Registration
+from worker_runtime.reconnect import Backoff
+from worker_runtime.scripts import Scripts
+from worker_runtime.slots import Slots
+
+#: How long an idle consumer blocks on the wake-up marker before looking again.
+IDLE_BLOCK_SECONDS = 5.0
+#: Stalled-job scan period; with the default 3 s lease a dead worker's jobs rerun within ~4 s.
+RECLAIM_INTERVAL_SECONDS = 1.0
+
+
+class JobTimeout(Exception):
+    """The attempt ran longer than the queue's timeout and was cancelled."""
+
+
+class QueueConsumer:
+    def __init__(
+        self,
+        *,
+        registration: Registration,
+        concurrency: int,
+        settings: WorkerSettings,
+        redis: aioredis.Redis,
+        blocking_redis: aioredis.Redis,
+        slots: Slots,
+        token: str,
+        observers: list[WorkerObserver],
+    ) -> None:
+        self.reg = registration
+        self.name = registration.queue
+        self.config: QueueConfig = registration.config
+        self.concurrency = concurrency
+        self.settings = settings
+        self.redis = redis
+        self.blocking_redis = blocking_redis
+        self.keys = QueueKeys(self.name, settings.key_prefix)
+        self.scripts = Scripts(redis)
+        self.slots = slots
+        self.token = token
+        self.observers = observers
+        self.running: dict[str, tuple[Job[Any], asyncio.Task[None]]] = {}
+        self.processed = 0
+        self.failed = 0
+        self.fetched_once = False
+        self.redis_ok = True
+        self._wake = asyncio.Event()
+        slots.subscribe(self._wake)
+        self._stopping = False
+        self._acks: list[str] = []
+        self._unacked: set[str] = set()
+        self._ack_task: asyncio.Task[None] | None = None
+        self._idle_wait: asyncio.Task[Any] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        k = self.keys
+        self._fetch_keys = [k.wait, k.active, k.delayed, k.marker, k.job_prefix]
+        self._complete_keys = [k.active, k.completed, k.stats, k.job_prefix]
+        self._fail_keys = [
+            k.active, k.wait, k.delayed, k.dead, k.failed, k.stats, k.marker, k.job_prefix,
+        ]  # fmt: skip
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._fetch_loop(), name=f"shoal-fetch-{self.name}"),
+            asyncio.create_task(self._lease_loop(), name=f"shoal-lease-{self.name}"),
+            asyncio.create_task(self._reclaim_loop(), name=f"shoal-reclaim-{self.name}"),
+        ]
+
+    def stop_fetching(self) -> None:
+        """Stop taking new jobs at once (interrupts an idle block)."""
+        self._stopping = True
+        self._wake.set()
+        if self._idle_wait is not None:
+            self._idle_wait.cancel()
+
+    async def drain(self, deadline: float) -> None:
+        """Wait for running jobs until ``deadline`` (monotonic), then hand the rest back."""
+        fetch_task = self._tasks[0] if self._tasks else None
+        if fetch_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await fetch_task
+        pending = [task for _, task in self.running.values()]
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+        leftovers = list(self.running.values())
+        for _, task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.gather(*(t for _, t in leftovers), return_exceptions=True)
+            await self._release([job for job, _ in leftovers])
+        await self._flush_acks_until(deadline + 5.0)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def active(self) -> int:
+        return len(self.running)
+
+    # --- fetching --------------------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        backoff = Backoff()
+        while not self._stopping:
+            want = min(
+                self.concurrency - len(self.running),
+                self.slots.available,
+                self.settings.fetch_batch,
+            )
+            if want <= 0:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self.slots.take(want)
+            try:
+                reply = await self.scripts.fetch(
+                    keys=self._fetch_keys, args=[self.settings.lease_ms, want, self.token]
+                )
+            except CONNECTION_ERRORS as exc:
+                self.slots.give(want)
+                self._redis_failed("fetch", exc)
+                await backoff.sleep()
+                continue
+            backoff.reset()
+            self._redis_succeeded()
+            self.fetched_once = True
+            got = (len(reply) - 1) // 4
+            if got < want:
+                self.slots.give(want - got)
+            for i in range(1, len(reply), 4):
+                self._start_job(reply[i], reply[i + 1], int(reply[i + 2]), int(reply[i + 3]))
+            if got == 0 and not self._stopping:
+                await self._block_until_work(int(reply[0]))
+
+    async def _block_until_work(self, next_due_ms: int) -> None:
+        timeout = IDLE_BLOCK_SECONDS
+        if next_due_ms >= 0:
+            timeout = min(timeout, max(0.0, next_due_ms / 1000 - time.time()))
+            if timeout <= 0:
+                return
+        self._idle_wait = asyncio.ensure_future(
+            self.blocking_redis.bzpopmin(self.keys.marker, timeout=max(timeout, 0.001))
+        )
+        try:
+            await self._idle_wait
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        except CONNECTION_ERRORS as exc:
+            self._redis_failed("wait", exc)
+            await asyncio.sleep(0.2)
+        finally:
+            self._idle_wait = None
+
+    def _start_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> None:
+        job: Job[Any] = Job(
+            id=job_id,
+            queue=self.name,
+            data=None,
+            attempt=attempts_made + 1,
+            attempts_made=attempts_made,
+            stalls=stalls,
+            raw=raw,
+            started_at=time.time(),
+            _consumer=self,
+        )
+        task = asyncio.create_task(self._run(job))
+        self.running[job_id] = (job, task)
+
+    # --- running ---------------------------------------------------------------------------
+
+    async def _run(self, job: Job[Any]) -> None:
+        started = time.perf_counter()
+        for obs in self.observers:
+            obs.job_started(job)
+        try:
+            model = self.reg.payload_model
+            job.data = model.model_validate_json(job.raw) if model else json.loads(job.raw)
+            timeout = self.config.timeout_seconds
+            if timeout is None:
+                result = await self.reg.handler(job)
+            else:
+                try:
+                    async with asyncio.timeout(timeout):
+                        result = await self.reg.handler(job)
+                except TimeoutError as exc:
+                    raise JobTimeout(f"timed out after {timeout:g} s") from exc
+        except asyncio.CancelledError:
+            # Cancelled by drain(): the job is handed back, not failed.
+            self._finish(job)
+            raise
+        except ValidationError as exc:
+            await self._fail(job, started, f"invalid payload: {exc}", exc, retryable=False)
+        except JobTimeout as exc:
+            await self._fail(job, started, str(exc), exc, retryable=True)
+        except NonRetryableError as exc:
+            await self._fail(job, started, str(exc) or type(exc).__name__, exc, retryable=False)
+        except Exception as exc:
+            await self._fail(job, started, str(exc) or type(exc).__name__, exc, retryable=True)
+        else:
+            if isinstance(result, JobResult):
+                if not result.success:
+                    await self._fail(job, started, result.error or "failed", None, retryable=True)
+                    return
+                result = result.data
+            self._finish(job)
+            self.processed += 1
+            duration = time.perf_counter() - started
+            for obs in self.observers:
+                obs.job_completed(job, duration=duration, result=result)
+            self._ack(job.id, "" if result is None else dumps(result))
+
+    def _finish(self, job: Job[Any]) -> None:
+        if self.running.pop(job.id, None) is not None:
+            self.slots.give(1)
+
+    async def _fail(
+        self,
+        job: Job[Any],
+        started: float,
+        message: str,
+        exc: BaseException | None,
+        *,
+        retryable: bool,
+    ) -> None:
+        self.failed += 1
+        duration = time.perf_counter() - started
+        tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
+        error_type = type(exc).__name__ if exc is not None else "JobResultFailure"
+        if should_retry(self.config.retry, attempts_made=job.attempt, retryable=retryable):
+            outcome = "retry"
+            delay = retry_delay_ms(
+                self.config.retry.backoff, attempts_made=job.attempt, random=random.random
+            )
+        else:
+            outcome = "dead" if self.config.dead_letter else "fail"
+            delay = 0
+        record = dumps(
+            {
+                "attempt": job.attempt,
+                "error": message,
+                "error_type": error_type,
+                "started_at": round(job.started_at * 1000),
+                "worker": self.token,
+            }
+        )
+        args = [job.id, self.token, outcome, delay, message, tb, record]
+        # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
+        self._unacked.add(job.id)
+        try:
+            await self._with_retry("fail", lambda: self.scripts.fail(self._fail_keys, args))
+        finally:
+            self._unacked.discard(job.id)
+            self._finish(job)
+        for obs in self.observers:
+            obs.job_failed(
+                job,
+                duration=duration,
+                error=message,
+                error_type=error_type,
+                traceback=tb,
+                outcome=outcome,
+                retry_delay_ms=delay,
+            )
+
+    async def report_progress(self, job: Job[Any], value: str) -> None:
+        await self.scripts.progress(keys=[self.keys.job(job.id)], args=[self.token, value])
+
+    # --- acknowledging ---------------------------------------------------------------------
+
+    def _ack(self, job_id: str, result: str) -> None:
+        self._acks += (job_id, result)
+        self._unacked.add(job_id)
+        if self._ack_task is None:
+            self._ack_task = asyncio.create_task(self._flush_acks())
+
+    async def _flush_acks(self) -> None:
+        # One flush in flight at a time: whatever completes meanwhile rides the next batch.
+        backoff = Backoff()
+        try:
+            while self._acks:
+                batch, self._acks = self._acks, []
+                args = [self.config.keep_completed, self.token, *batch]
+                try:
+                    await self.scripts.complete(keys=self._complete_keys, args=args)
+                except CONNECTION_ERRORS as exc:
+                    self._acks[:0] = batch  # keep order; nothing is dropped
+                    self._redis_failed("complete", exc)
+                    await backoff.sleep()
+                    continue
+                backoff.reset()
+                self._unacked.difference_update(batch[0::2])
+        finally:
+            self._ack_task = None
+
+    async def _flush_acks_until(self, deadline: float) -> None:
+        while (self._acks or self._ack_task) and time.monotonic() < deadline:
+            if self._ack_task is None:
+                self._ack_task = asyncio.create_task(self._flush_acks())
+            await asyncio.wait([self._ack_task], timeout=max(0.0, deadline - time.monotonic()))
+
+    # --- leases and stalled jobs -----------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        period = self.settings.lease_ms / 3000
+        while True:
+            await asyncio.sleep(period)
+            ids = [*self.running, *self._unacked]
+            if not ids:
+                continue
+            try:
+                await self.scripts.extend(
+                    keys=[self.keys.active, self.keys.job_prefix],
+                    args=[self.settings.lease_ms, self.token, *ids],
+                )
+            except CONNECTION_ERRORS as exc:
+                self._redis_failed("extend", exc)
+
+    async def _reclaim_loop(self) -> None:
+        k = self.keys
+        keys = [k.active, k.wait, k.dead, k.failed, k.stats, k.marker, k.job_prefix]
+        args = [self.config.max_stalls, 1000, 1 if self.config.dead_letter else 0]
+        while True:
+            try:
+                requeued, failed = await self.scripts.reclaim(keys=keys, args=args)
+            except CONNECTION_ERRORS as exc:
+                self._redis_failed("reclaim", exc)
+            else:
+                if requeued or failed:
+                    for obs in self.observers:
+                        obs.jobs_stalled(self.name, requeued=requeued, failed=failed)
+            await asyncio.sleep(RECLAIM_INTERVAL_SECONDS)
+
+    async def _release(self, jobs: list[Job[Any]]) -> None:
+        k = self.keys
+        ids = [job.id for job in jobs]
+        await self._with_retry(
+            "release",
+            lambda: self.scripts.release([k.active, k.wait, k.marker, k.job_prefix], [self.token, *ids]),
+            attempts=5,
+        )
+        for job in jobs:
+            for obs in self.observers:
+                obs.job_released(job)
+
+    # --- Redis health ----------------------------------------------------------------------
+
+    async def _with_retry(self, operation: str, call: Any, *, attempts: int | None = None) -> Any:
+        """Retry a state change through a Redis outage (capped backoff); None = forever."""
+        backoff = Backoff()
+        tries = 0
+        while True:
+            try:
+                result = await call()
+            except CONNECTION_ERRORS as exc:
+                tries += 1
+                self._redis_failed(operation, exc)
+                if attempts is not None and tries >= attempts:
+                    raise
+                await backoff.sleep()
+            else:
+                self._redis_succeeded()
+                return result
+
+    def _redis_failed(self, operation: str, exc: BaseException) -> None:
+        self.redis_ok = False
+        for obs in self.observers:
+            obs.redis_error(self.name, operation=operation, error=exc)
+
+    def _redis_succeeded(self) -> None:
+        if not self.redis_ok:
+            self.redis_ok = True
+            for obs in self.observers:
+                obs.redis_recovered(self.name)

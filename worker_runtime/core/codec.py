@@ -1,0 +1,108 @@
+"""The job wire format: how a job is stored in its Redis hash, and read back (pure).
+
+Hash fields (short names keep memory low at millions of jobs):
+``data`` payload JSON, ``ts`` enqueued ms, ``att`` attempts made, ``stl`` stalls, ``state``,
+``due`` due ms (delayed), ``st`` last start ms, ``fin`` finish ms, ``prog`` progress JSON,
+``res`` result JSON, ``err`` last error, ``tb`` last traceback, ``hist`` attempt history JSON,
+``lk`` lease token of the worker running it, ``replays`` times replayed from dead-letter.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class JobState(StrEnum):
+    WAITING = "waiting"
+    DELAYED = "delayed"
+    ACTIVE = "active"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+class AttemptRecord(BaseModel):
+    """One failed attempt, as kept in a job's history (and in the dead-letter store)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    attempt: int | None = None
+    error: str
+    error_type: str | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    worker: str | None = None
+    stalled: bool = False
+
+
+class JobRecord(BaseModel):
+    """A job as stored, for `Queue.get_job`, dead-letter listings and the CLI."""
+
+    id: str
+    queue: str
+    state: JobState
+    data: Any = None
+    attempts: int = 0
+    stalls: int = 0
+    progress: Any = None
+    result: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    history: list[AttemptRecord] = Field(default_factory=list)
+    enqueued_at: int | None = None
+    due_at: int | None = None
+    started_at: int | None = None
+    finished_at: int | None = None
+    replays: int = 0
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON; the one encoder for payloads, results and progress."""
+    return json.dumps(value, separators=(",", ":"), default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"value of type {type(value).__name__} is not JSON serializable")
+
+
+def encode_payload(payload: Any) -> str:
+    if isinstance(payload, BaseModel):
+        return payload.model_dump_json()
+    return dumps(payload)
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+def _json(value: str | None) -> Any:
+    return json.loads(value) if value else None
+
+
+def decode_job(job_id: str, queue: str, fields: dict[str, str]) -> JobRecord:
+    """Build a JobRecord from an HGETALL reply (str -> str)."""
+    hist = fields.get("hist")
+    return JobRecord(
+        id=job_id,
+        queue=queue,
+        state=JobState(fields.get("state", "waiting")),
+        data=_json(fields.get("data")),
+        attempts=_int(fields.get("att")) or 0,
+        stalls=_int(fields.get("stl")) or 0,
+        progress=_json(fields.get("prog")),
+        result=_json(fields.get("res")),
+        error=fields.get("err") or None,
+        traceback=fields.get("tb") or None,
+        history=[AttemptRecord.model_validate(h) for h in json.loads(hist)] if hist else [],
+        enqueued_at=_int(fields.get("ts")),
+        due_at=_int(fields.get("due")),
+        started_at=_int(fields.get("st")),
+        finished_at=_int(fields.get("fin")),
+        replays=_int(fields.get("replays")) or 0,
+    )

@@ -1,0 +1,96 @@
+"""Redis key names: the only place that spells them.
+
+Every key of one queue shares the hash tag ``{queue}`` so that a queue lives on a single
+Redis Cluster slot and each Lua script touches one slot only.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_PREFIX = "shoal"
+QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+
+
+class InvalidQueueName(ValueError):
+    """A queue name that cannot be used as a Redis hash tag and Kubernetes label value."""
+
+
+def validate_queue_name(name: str) -> str:
+    if not QUEUE_NAME_RE.match(name):
+        raise InvalidQueueName(
+            f"invalid queue name {name!r}: use 1-63 characters of a-z, 0-9, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """All keys of one queue. ``job_prefix`` + job id is a job's hash."""
+
+    queue: str
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{{self.queue}}}"
+
+    @property
+    def wait(self) -> str:
+        """LIST of job ids ready to run; producers push at the tail, workers pop the head."""
+        return f"{self.base}:wait"
+
+    @property
+    def active(self) -> str:
+        """ZSET job id -> lease deadline (ms): jobs being processed."""
+        return f"{self.base}:active"
+
+    @property
+    def delayed(self) -> str:
+        """ZSET job id -> due time (ms): scheduled jobs and retries waiting for backoff."""
+        return f"{self.base}:delayed"
+
+    @property
+    def completed(self) -> str:
+        """ZSET job id -> finish time (ms): retained completed jobs (trimmed)."""
+        return f"{self.base}:completed"
+
+    @property
+    def failed(self) -> str:
+        """ZSET job id -> finish time (ms): finally failed jobs kept when dead-lettering is off."""
+        return f"{self.base}:failed"
+
+    @property
+    def dead(self) -> str:
+        """ZSET job id -> dead-letter time (ms): the dead-letter store."""
+        return f"{self.base}:dead"
+
+    @property
+    def stats(self) -> str:
+        """HASH of monotonic counters (completed, failed, retried, stalled, dead, enqueued)."""
+        return f"{self.base}:stats"
+
+    @property
+    def marker(self) -> str:
+        """ZSET with one member; idle workers BZPOPMIN it to wake on new work."""
+        return f"{self.base}:marker"
+
+    @property
+    def job_prefix(self) -> str:
+        """Prefix of job hashes; passed to scripts in KEYS so derived keys keep the hash tag."""
+        return f"{self.base}:job:"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.job_prefix}{job_id}"
+
+
+def worker_key(prefix: str, worker_id: str) -> str:
+    """Heartbeat record of one worker (a HASH with a TTL)."""
+    return f"{prefix}:worker:{worker_id}"
+
+
+def workers_index_key(prefix: str) -> str:
+    """ZSET worker id -> last heartbeat (ms), for listing live workers cheaply."""
+    return f"{prefix}:workers"

@@ -1,0 +1,20 @@
+--[[ extend: renew the leases a worker holds, so live jobs are not reclaimed as stalled.
+KEYS[1] active  ZSET
+KEYS[2] job prefix
+ARGV[1] lease (ms) from now (Redis' clock)
+ARGV[2] lease token
+ARGV[3..] job ids
+Returns: the ids whose lease is no longer held by this token (reclaimed or removed). ]]
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local deadline = now + tonumber(ARGV[1])
+local lost = {}
+for i = 3, #ARGV do
+  local id = ARGV[i]
+  if redis.call('HGET', KEYS[2] .. id, 'lk') == ARGV[2] and redis.call('ZSCORE', KEYS[1], id) then
+    redis.call('ZADD', KEYS[1], 'XX', deadline, id)
+  else
+    lost[#lost + 1] = id
+  end
+end
+return lost

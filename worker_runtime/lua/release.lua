@@ -1,0 +1,21 @@
+--[[ release: hand unfinished jobs back on shutdown, without charging an attempt.
+KEYS[1] active  ZSET
+KEYS[2] wait    LIST
+KEYS[3] marker  ZSET
+KEYS[4] job prefix
+ARGV[1] lease token
+ARGV[2..] job ids
+Returns: number of jobs put back. ]]
+local n = 0
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local jk = KEYS[4] .. id
+  if redis.call('HGET', jk, 'lk') == ARGV[1] and redis.call('ZREM', KEYS[1], id) == 1 then
+    redis.call('HSET', jk, 'state', 'waiting')
+    redis.call('HDEL', jk, 'lk')
+    redis.call('LPUSH', KEYS[2], id)
+    n = n + 1
+  end
+end
+if n > 0 then redis.call('ZADD', KEYS[3], 0, 'w') end
+return n

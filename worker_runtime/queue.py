@@ -1,0 +1,205 @@
+"""The producer and admin API of one queue: enqueue, counts, jobs, dead-letter operations."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from worker_runtime.connection import connect
+from worker_runtime.core.codec import JobRecord, decode_job, encode_payload
+from worker_runtime.core.keys import DEFAULT_PREFIX, QueueKeys, validate_queue_name
+from worker_runtime.scripts import Scripts
+
+#: Jobs per enqueue script call: bounds how long one call holds Redis.
+ENQUEUE_CHUNK = 1000
+
+COUNT_STATES = ("waiting", "active", "delayed", "completed", "failed", "dead")
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueuedJob:
+    """The id of an enqueued job and whether this call added it (False: the id existed)."""
+
+    id: str
+    added: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """One job for `Queue.enqueue_many`."""
+
+    data: Any
+    id: str | None = None
+    delay_seconds: float = 0.0
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Queue:
+    """A named queue on Redis. Cheap to create; share one Redis client between many queues."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        redis: aioredis.Redis | None = None,
+        redis_url: str | None = None,
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        self.name = validate_queue_name(name)
+        if redis is None:
+            redis = connect(redis_url or "redis://localhost:6379/0")
+            self._owns_redis = True
+        else:
+            self._owns_redis = False
+        self.redis = redis
+        self.keys = QueueKeys(name, prefix)
+        self.scripts = Scripts(redis)
+
+    async def close(self) -> None:
+        if self._owns_redis:
+            await self.redis.aclose()
+
+    async def __aenter__(self) -> Queue:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- producing -------------------------------------------------------------------------
+
+    def _enqueue_keys(self) -> list[str]:
+        k = self.keys
+        return [k.wait, k.delayed, k.marker, k.stats, k.job_prefix]
+
+    async def enqueue(
+        self, data: Any = None, *, id: str | None = None, delay_seconds: float = 0.0
+    ) -> EnqueuedJob:
+        """Add one job. A caller-given ``id`` dedups: if it exists, nothing is added."""
+        (job,) = await self.enqueue_many([JobSpec(data=data, id=id, delay_seconds=delay_seconds)])
+        return job
+
+    async def enqueue_many(self, jobs: Iterable[JobSpec | Any]) -> list[EnqueuedJob]:
+        """Add many jobs in one round trip (pipelined script calls of ENQUEUE_CHUNK jobs).
+
+        Items that are not `JobSpec` are taken as payloads.
+        """
+        ids: list[str] = []
+        chunks: list[list[str | int]] = []
+        argv: list[str | int] = []
+        for item in jobs:
+            spec = item if isinstance(item, JobSpec) else JobSpec(data=item)
+            job_id = spec.id or new_job_id()
+            delay_ms = max(0, round(spec.delay_seconds * 1000))
+            argv += [job_id, encode_payload(spec.data), delay_ms]
+            ids.append(job_id)
+            if len(argv) >= 3 * ENQUEUE_CHUNK:
+                chunks.append(argv)
+                argv = []
+        if argv:
+            chunks.append(argv)
+        if not chunks:
+            return []
+        keys = self._enqueue_keys()
+        if len(chunks) == 1:
+            replies = [await self.scripts.enqueue(keys=keys, args=chunks[0])]
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for chunk in chunks:
+                    await self.scripts.enqueue(keys=keys, args=chunk, client=pipe)
+                replies = await pipe.execute()
+        flags = [flag for reply in replies for flag in reply]
+        return [EnqueuedJob(job_id, bool(flag)) for job_id, flag in zip(ids, flags, strict=True)]
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def counts(self) -> dict[str, int]:
+        """Jobs by state. ``completed``/``failed`` are totals since the queue began (monotonic);
+        the others are the jobs in that state now."""
+        k = self.keys
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.llen(k.wait)
+            pipe.zcard(k.active)
+            pipe.zcard(k.delayed)
+            pipe.hmget(k.stats, ["completed", "failed"])
+            pipe.zcard(k.dead)
+            waiting, active, delayed, (completed, failed), dead = await pipe.execute()
+        return {
+            "waiting": waiting,
+            "active": active,
+            "delayed": delayed,
+            "completed": int(completed or 0),
+            "failed": int(failed or 0),
+            "dead": dead,
+        }
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        fields = await self.redis.hgetall(self.keys.job(job_id))
+        return decode_job(job_id, self.name, fields) if fields else None
+
+    async def remove(self, job_id: str) -> bool:
+        """Delete a job that is not running. Returns False when there is no such job.
+
+        Raises `JobActiveError` for a job a worker holds now (it would come back on ack).
+        """
+        k = self.keys
+        keys = [k.wait, k.active, k.delayed, k.completed, k.failed, k.dead, k.job_prefix]
+        outcome = int(await self.scripts.remove(keys=keys, args=[job_id]))
+        if outcome < 0:
+            raise JobActiveError(f"job {job_id} is running; remove it after it finishes")
+        return outcome == 1
+
+    # --- dead-letter -----------------------------------------------------------------------
+
+    async def dead_letter_ids(self, *, offset: int = 0, limit: int = 100) -> list[str]:
+        ids: list[str] = await self.redis.zrange(self.keys.dead, offset, offset + limit - 1)
+        return ids
+
+    async def dead_letters(self, *, offset: int = 0, limit: int = 100) -> list[JobRecord]:
+        """Dead-lettered jobs, oldest first, with payload, error, traceback and history."""
+        ids = await self.dead_letter_ids(offset=offset, limit=limit)
+        return await self._jobs(ids)
+
+    async def _jobs(self, ids: Sequence[str]) -> list[JobRecord]:
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for job_id in ids:
+                pipe.hgetall(self.keys.job(job_id))
+            replies = await pipe.execute()
+        return [
+            decode_job(job_id, self.name, fields)
+            for job_id, fields in zip(ids, replies, strict=True)
+            if fields
+        ]
+
+    async def replay_dead(self, ids: Sequence[str] | None = None) -> int:
+        """Requeue dead-lettered jobs (all when ``ids`` is None) with fresh attempts."""
+        k = self.keys
+        keys = [k.dead, k.wait, k.marker, k.job_prefix]
+        return await self._each_dead_batch(ids, lambda batch: self.scripts.replay(keys, batch))
+
+    async def purge_dead(self, ids: Sequence[str] | None = None) -> int:
+        """Delete dead-lettered jobs (all when ``ids`` is None)."""
+        keys = [self.keys.dead, self.keys.job_prefix]
+        return await self._each_dead_batch(ids, lambda batch: self.scripts.purge(keys, batch))
+
+    async def _each_dead_batch(self, ids: Sequence[str] | None, call: Any) -> int:
+        total = 0
+        if ids is not None:
+            for start in range(0, len(ids), ENQUEUE_CHUNK):
+                total += int(await call(list(ids[start : start + ENQUEUE_CHUNK])))
+            return total
+        while batch := await self.dead_letter_ids(limit=ENQUEUE_CHUNK):
+            total += int(await call(batch))
+        return total
+
+
+class JobActiveError(RuntimeError):
+    """The job is leased by a worker right now."""
