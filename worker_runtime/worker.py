@@ -9,7 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 
@@ -25,6 +25,18 @@ from worker_runtime.processor import (
     payload_model_of_function,
 )
 from worker_runtime.slots import Slots
+
+
+class WorkerExtension(Protocol):
+    """Something that runs beside the consumers: heartbeat, HTTP probes, status store, ...
+
+    ``start`` runs after the consumers started; ``stop`` after they drained (so an extension
+    sees every job's final event) and before connections close.
+    """
+
+    async def start(self, worker: Worker) -> None: ...
+
+    async def stop(self, worker: Worker) -> None: ...
 
 
 def new_worker_id() -> str:
@@ -51,6 +63,7 @@ class Worker:
         max_jobs_per_worker: int | None = None,
         worker_id: str | None = None,
         observers: list[WorkerObserver] | None = None,
+        extensions: list[WorkerExtension] | None = None,
     ) -> None:
         settings = settings or WorkerSettings()
         updates: dict[str, Any] = {}
@@ -63,6 +76,7 @@ class Worker:
         self.settings = settings.model_copy(update=updates)
         self.id = worker_id or new_worker_id()
         self.observers: list[WorkerObserver] = list(observers or [])
+        self.extensions: list[WorkerExtension] = list(extensions or [])
         self.registrations: dict[str, Registration] = {}
         self.consumers: dict[str, QueueConsumer] = {}
         self.redis: aioredis.Redis | None = None
@@ -139,6 +153,8 @@ class Worker:
             )
             self.consumers[name] = consumer
             consumer.start()
+        for extension in self.extensions:
+            await extension.start(self)
 
     def request_stop(self) -> None:
         """Ask a running `run()` to drain and return (what SIGTERM does)."""
@@ -156,6 +172,8 @@ class Worker:
         for consumer in self.consumers.values():
             consumer.stop_fetching()
         await asyncio.gather(*(c.drain(deadline) for c in self.consumers.values()))
+        for extension in reversed(self.extensions):
+            await extension.stop(self)
         for client in (self._blocking, self.redis):
             if client is not None:
                 await client.aclose()

@@ -1,0 +1,1 @@
+"""One module per `shoal` subcommand; each exposes ``command``. See `shoal.cli`."""

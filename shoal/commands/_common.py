@@ -1,0 +1,37 @@
+"""Options and error handling shared by the subcommands: one-line errors, never a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import click
+
+from worker_runtime.connection import CONNECTION_ERRORS
+
+T = TypeVar("T")
+
+redis_url_option = click.option(
+    "--redis-url",
+    envvar="REDIS_URL",
+    default="redis://localhost:6379/0",
+    show_default=True,
+    show_envvar=True,
+    help="Redis to use.",
+)
+
+
+def run_async(coro_fn: Callable[..., Coroutine[Any, Any, T]]) -> Callable[..., T]:
+    """Run an async command body; turn Redis outages into a one-line error and exit 1."""
+
+    @functools.wraps(coro_fn)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return asyncio.run(coro_fn(*args, **kwargs))
+        except CONNECTION_ERRORS as exc:
+            url = kwargs.get("redis_url", "")
+            raise click.ClickException(f"cannot reach Redis at {url}: {exc}") from None
+
+    return wrapper
