@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,11 +18,12 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-async def redis_url(redis_server: RedisServer) -> AsyncIterator[str]:
+async def redis_url(redis_server: RedisServer) -> str:
+    """The session Redis, flushed for this test."""
     client = aioredis.Redis.from_url(redis_server.url)
     await client.flushall()
     await client.aclose()
-    yield redis_server.url
+    return redis_server.url
 
 
 @pytest.fixture

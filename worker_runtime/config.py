@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,6 +55,27 @@ class WorkerSettings(BaseSettings):
     lease_ms: int = Field(3000, alias="WORKER_LEASE_MS", ge=200)
     heartbeat_interval_seconds: float = Field(30.0, alias="WORKER_HEARTBEAT_INTERVAL", gt=0)
     fetch_batch: int = Field(100, alias="WORKER_FETCH_BATCH", ge=1, le=10_000)
+
+    # --- observability (worker_runtime.observability wires these) ---------------------------
+    health_checks_enabled: bool = Field(True, alias="ENABLE_HEALTH_CHECKS")
+    health_host: str = Field("0.0.0.0", alias="HEALTH_HOST")
+    health_port: int = Field(9091, alias="HEALTH_PORT", ge=0, le=65535, description="0 = any")
+    liveness_missed_heartbeats: int = Field(
+        3, alias="WORKER_LIVENESS_MISSED_HEARTBEATS", ge=1, description="/livez fails after N"
+    )
+    metrics_enabled: bool = Field(True, alias="METRICS_ENABLED")
+    queue_metrics_interval_seconds: float = Field(15.0, alias="QUEUE_METRICS_INTERVAL", gt=0)
+    log_format: Literal["auto", "json", "console"] = Field("auto", alias="LOG_FORMAT")
+    log_level: str = Field("info", alias="LOG_LEVEL")
+    log_job_payloads: bool = Field(False, alias="LOG_JOB_PAYLOADS")
+    status_store_enabled: bool = Field(True, alias="STATUS_STORE_ENABLED")
+    status_store_url: str = Field("sqlite+aiosqlite:///shoal-status.db", alias="STATUS_STORE_URL")
+    status_owner_field: str | None = Field("userId", alias="STATUS_OWNER_FIELD")
+    status_store_dead_letters: bool = Field(True, alias="STATUS_STORE_DEAD_LETTERS")
+    status_store_flush_seconds: float = Field(0.5, alias="STATUS_STORE_FLUSH_INTERVAL", gt=0)
+    status_store_buffer_max: int = Field(100_000, alias="STATUS_STORE_BUFFER_MAX", ge=1)
+    alert_webhook_url: str | None = Field(None, alias="ALERT_WEBHOOK_URL")
+    alert_max_per_minute: int = Field(10, alias="ALERT_MAX_PER_MINUTE", ge=1)
 
     @field_validator("queues", mode="before")
     @classmethod

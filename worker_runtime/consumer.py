@@ -360,7 +360,9 @@ class QueueConsumer:
         ids = [job.id for job in jobs]
         await self._with_retry(
             "release",
-            lambda: self.scripts.release([k.active, k.wait, k.marker, k.job_prefix], [self.token, *ids]),
+            lambda: self.scripts.release(
+                [k.active, k.wait, k.marker, k.job_prefix], [self.token, *ids]
+            ),
             attempts=5,
         )
         for job in jobs:

@@ -1,4 +1,4 @@
-"""Hooks the worker calls on job lifecycle events; metrics, logs, status store and alerts plug in here.
+"""Hooks the worker calls on job lifecycle events: metrics, logs, status store, alerts.
 
 Observers are called synchronously on the hot path: they must be cheap and must not raise
 (a raising observer is logged and ignored, never allowed to fail a job).

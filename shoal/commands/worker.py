@@ -1,0 +1,43 @@
+"""`shoal worker APP`: run processors until SIGTERM, then drain."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+from shoal.commands._common import redis_url_option
+from worker_runtime.app_loader import AppLoadError, build_worker, load_attribute
+from worker_runtime.config import WorkerSettings
+
+
+@click.command()
+@click.argument("app")
+@redis_url_option
+@click.option("--concurrency", type=click.IntRange(1, 10_000), envvar="WORKER_CONCURRENCY",
+              help="Default jobs in parallel per queue.")  # fmt: skip
+@click.option("--max-jobs-per-worker", type=click.IntRange(1, 100_000),
+              envvar="WORKER_MAX_JOBS_PER_WORKER", help="Cap across all queues.")  # fmt: skip
+@click.option("--queue", "queues", multiple=True, help="Only these queues (repeatable).")
+def command(
+    app: str,
+    redis_url: str,
+    concurrency: int | None,
+    max_jobs_per_worker: int | None,
+    queues: tuple[str, ...],
+) -> None:
+    """Run the processors named by APP (module:attribute: a Worker or Processors)."""
+    try:
+        settings = WorkerSettings()
+        if queues:
+            settings = settings.model_copy(update={"queues": list(queues)})
+        worker = build_worker(
+            load_attribute(app),
+            redis_url=redis_url,
+            settings=settings,
+            concurrency=concurrency,
+            max_jobs_per_worker=max_jobs_per_worker,
+        )
+        asyncio.run(worker.run())
+    except (AppLoadError, ValueError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from None

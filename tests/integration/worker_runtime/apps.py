@@ -1,0 +1,41 @@
+"""Processors run by worker subprocesses in tests (`shoal worker tests.integration...:app`).
+
+Each execution is recorded in Redis (``test:exec`` hash: job id -> times run) so a test can
+prove at-least-once delivery from outside the worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import redis.asyncio as aioredis
+from pydantic import BaseModel
+
+from worker_runtime import Job, Processor, QueueConfig
+
+_client: aioredis.Redis | None = None
+
+
+def client() -> aioredis.Redis:
+    global _client
+    if _client is None:
+        _client = aioredis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+    return _client
+
+
+class Sleep(BaseModel):
+    ms: int = 0
+
+
+class RecordingProcessor(Processor[Sleep]):
+    queue = "rec"
+    config = QueueConfig(concurrency=20, max_stalls=3)
+
+    async def process(self, job: Job[Sleep]) -> None:
+        await client().hincrby("test:started", job.id, 1)
+        await asyncio.sleep(job.data.ms / 1000)
+        await client().hincrby("test:exec", job.id, 1)
+
+
+app = [RecordingProcessor()]

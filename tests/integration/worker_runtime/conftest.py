@@ -1,0 +1,42 @@
+"""Helpers for worker runtime integration tests (a real Redis from tests/conftest.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from worker_runtime import Queue, Worker, WorkerSettings
+
+pytestmark = pytest.mark.integration
+
+
+def fast_settings(redis_url: str, **overrides: object) -> WorkerSettings:
+    """Short leases so stall tests finish quickly; everything else as in production."""
+    base: dict[str, object] = {"redis_url": redis_url, "lease_ms": 1000}
+    base.update(overrides)
+    return WorkerSettings.model_validate(base)
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker, *, grace: float = 5.0) -> AsyncIterator[Worker]:
+    await worker.start()
+    try:
+        yield worker
+    finally:
+        await worker.stop(grace_seconds=grace)
+
+
+@pytest.fixture
+async def queue_factory(redis_url: str) -> AsyncIterator[object]:
+    queues: list[Queue] = []
+
+    def make(name: str) -> Queue:
+        q = Queue(name, redis_url=redis_url)
+        queues.append(q)
+        return q
+
+    yield make
+    for q in queues:
+        await q.close()

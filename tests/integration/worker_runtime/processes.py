@@ -1,0 +1,35 @@
+"""Worker subprocesses for tests that kill, signal or outlive a worker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[3]
+APP = "tests.integration.worker_runtime.apps:app"
+
+
+def start_worker(redis_url: str, *extra: str, **env: str) -> subprocess.Popen[bytes]:
+    """`shoal worker` on the recording app, with short leases so stalls show fast."""
+    full_env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "WORKER_LEASE_MS": "1500",
+        "PYTHONPATH": str(REPO),
+        **env,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "shoal", "worker", APP, *extra],
+        cwd=REPO,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def sigterm_and_wait(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout=timeout)
