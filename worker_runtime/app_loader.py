@@ -41,7 +41,9 @@ def build_worker(target: Any, **worker_kwargs: Any) -> Worker:
     """A Worker as is, or a new Worker for a Processor (class or instance) or a list of them."""
     if isinstance(target, Worker):
         updates = {k: v for k, v in worker_kwargs.items() if v is not None}
-        settings_updates = {k: updates[k] for k in ("redis_url", "concurrency") if k in updates}
+        settings_updates: dict[str, Any] = {
+            k: updates[k] for k in ("redis_url", "concurrency") if k in updates
+        }
         target.settings = target.settings.model_copy(update=settings_updates)
         return target
     items: Iterable[Any] = target if isinstance(target, list | tuple) else [target]

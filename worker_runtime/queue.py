@@ -41,6 +41,51 @@ def new_job_id() -> str:
     return uuid.uuid4().hex
 
 
+def enqueue_arguments(jobs: Iterable[JobSpec | Any]) -> tuple[list[str], list[list[str | int]]]:
+    """Job ids and the ARGV of each enqueue script call (ENQUEUE_CHUNK jobs per call)."""
+    ids: list[str] = []
+    chunks: list[list[str | int]] = []
+    argv: list[str | int] = []
+    for item in jobs:
+        spec = item if isinstance(item, JobSpec) else JobSpec(data=item)
+        job_id = spec.id or new_job_id()
+        delay_ms = max(0, round(spec.delay_seconds * 1000))
+        argv += [job_id, encode_payload(spec.data), delay_ms]
+        ids.append(job_id)
+        if len(argv) >= 3 * ENQUEUE_CHUNK:
+            chunks.append(argv)
+            argv = []
+    if argv:
+        chunks.append(argv)
+    return ids, chunks
+
+
+def enqueue_results(ids: list[str], replies: list[list[int]]) -> list[EnqueuedJob]:
+    flags = [flag for reply in replies for flag in reply]
+    return [EnqueuedJob(job_id, bool(flag)) for job_id, flag in zip(ids, flags, strict=True)]
+
+
+def counts_from_replies(replies: list[Any]) -> dict[str, int]:
+    waiting, active, delayed, (completed, failed), dead = replies
+    return {
+        "waiting": waiting,
+        "active": active,
+        "delayed": delayed,
+        "completed": int(completed or 0),
+        "failed": int(failed or 0),
+        "dead": dead,
+    }
+
+
+def queue_counts_commands(pipe: Any, keys: QueueKeys) -> None:
+    """Queue the reads behind `Queue.counts` on a pipeline (sync or async)."""
+    pipe.llen(keys.wait)
+    pipe.zcard(keys.active)
+    pipe.zcard(keys.delayed)
+    pipe.hmget(keys.stats, ["completed", "failed"])
+    pipe.zcard(keys.dead)
+
+
 class Queue:
     """A named queue on Redis. Cheap to create; share one Redis client between many queues."""
 
@@ -90,20 +135,7 @@ class Queue:
 
         Items that are not `JobSpec` are taken as payloads.
         """
-        ids: list[str] = []
-        chunks: list[list[str | int]] = []
-        argv: list[str | int] = []
-        for item in jobs:
-            spec = item if isinstance(item, JobSpec) else JobSpec(data=item)
-            job_id = spec.id or new_job_id()
-            delay_ms = max(0, round(spec.delay_seconds * 1000))
-            argv += [job_id, encode_payload(spec.data), delay_ms]
-            ids.append(job_id)
-            if len(argv) >= 3 * ENQUEUE_CHUNK:
-                chunks.append(argv)
-                argv = []
-        if argv:
-            chunks.append(argv)
+        ids, chunks = enqueue_arguments(jobs)
         if not chunks:
             return []
         keys = self._enqueue_keys()
@@ -114,33 +146,19 @@ class Queue:
                 for chunk in chunks:
                     await self.scripts.enqueue(keys=keys, args=chunk, client=pipe)
                 replies = await pipe.execute()
-        flags = [flag for reply in replies for flag in reply]
-        return [EnqueuedJob(job_id, bool(flag)) for job_id, flag in zip(ids, flags, strict=True)]
+        return enqueue_results(ids, replies)
 
     # --- reading ---------------------------------------------------------------------------
 
     async def counts(self) -> dict[str, int]:
         """Jobs by state. ``completed``/``failed`` are totals since the queue began (monotonic);
         the others are the jobs in that state now."""
-        k = self.keys
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.llen(k.wait)
-            pipe.zcard(k.active)
-            pipe.zcard(k.delayed)
-            pipe.hmget(k.stats, ["completed", "failed"])
-            pipe.zcard(k.dead)
-            waiting, active, delayed, (completed, failed), dead = await pipe.execute()
-        return {
-            "waiting": waiting,
-            "active": active,
-            "delayed": delayed,
-            "completed": int(completed or 0),
-            "failed": int(failed or 0),
-            "dead": dead,
-        }
+            queue_counts_commands(pipe, self.keys)
+            return counts_from_replies(await pipe.execute())
 
     async def get_job(self, job_id: str) -> JobRecord | None:
-        fields = await self.redis.hgetall(self.keys.job(job_id))
+        fields: dict[str, str] = await self.redis.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
         return decode_job(job_id, self.name, fields) if fields else None
 
     async def remove(self, job_id: str) -> bool:
@@ -158,8 +176,8 @@ class Queue:
     # --- dead-letter -----------------------------------------------------------------------
 
     async def dead_letter_ids(self, *, offset: int = 0, limit: int = 100) -> list[str]:
-        ids: list[str] = await self.redis.zrange(self.keys.dead, offset, offset + limit - 1)
-        return ids
+        ids = await self.redis.zrange(self.keys.dead, offset, offset + limit - 1)
+        return [str(i) for i in ids]
 
     async def dead_letters(self, *, offset: int = 0, limit: int = 100) -> list[JobRecord]:
         """Dead-lettered jobs, oldest first, with payload, error, traceback and history."""

@@ -13,7 +13,7 @@ class Backoff:
         self.failures = 0
 
     def next_delay(self) -> float:
-        delay = min(self.cap, self.base * (2**self.failures))
+        delay = min(self.cap, self.base * 2.0**self.failures)
         self.failures = min(self.failures + 1, 30)
         return delay / 2 + random.random() * delay / 2
 

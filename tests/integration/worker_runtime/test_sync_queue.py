@@ -1,0 +1,31 @@
+"""The sync producer facade shares keys and scripts with the async Queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from worker_runtime import JobSpec, Queue
+from worker_runtime.sync import SyncQueue
+
+pytestmark = pytest.mark.integration
+
+
+async def test_sync_enqueue_is_seen_by_async_queue(redis_url: str) -> None:
+    with SyncQueue("s", redis_url=redis_url) as sq:
+        first = sq.enqueue({"a": 1}, id="x1")
+        dup = sq.enqueue({"a": 2}, id="x1")
+        many = sq.enqueue_many([JobSpec(data={"i": i}) for i in range(1500)])
+        later = sq.enqueue({"b": 1}, delay_seconds=30)
+        assert first.added
+        assert not dup.added
+        assert all(j.added for j in many)
+        assert sq.counts()["waiting"] == 1501
+        assert sq.counts()["delayed"] == 1
+        rec = sq.get_job("x1")
+        assert rec is not None
+        assert rec.data == {"a": 1}
+    async with Queue("s", redis_url=redis_url) as q:
+        assert (await q.counts())["waiting"] == 1501
+        delayed = await q.get_job(later.id)
+        assert delayed is not None
+        assert delayed.state.value == "delayed"

@@ -1,0 +1,72 @@
+"""A small synchronous facade for producers in sync code (web views, scripts, Celery-era apps)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import redis
+
+from worker_runtime.core.codec import JobRecord, decode_job
+from worker_runtime.core.keys import DEFAULT_PREFIX, QueueKeys, validate_queue_name
+from worker_runtime.queue import (
+    EnqueuedJob,
+    JobSpec,
+    counts_from_replies,
+    enqueue_arguments,
+    enqueue_results,
+    queue_counts_commands,
+)
+from worker_runtime.scripts import script_source
+
+
+class SyncQueue:
+    """Enqueue and inspect a queue without an event loop; same scripts and keys as `Queue`."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        redis_url: str = "redis://localhost:6379/0",
+        prefix: str = DEFAULT_PREFIX,
+    ) -> None:
+        self.name = validate_queue_name(name)
+        self.redis = redis.Redis.from_url(
+            redis_url, decode_responses=True, socket_connect_timeout=2
+        )
+        self.keys = QueueKeys(name, prefix)
+        self._enqueue = self.redis.register_script(script_source("enqueue"))
+
+    def enqueue(
+        self, data: Any = None, *, id: str | None = None, delay_seconds: float = 0.0
+    ) -> EnqueuedJob:
+        (job,) = self.enqueue_many([JobSpec(data=data, id=id, delay_seconds=delay_seconds)])
+        return job
+
+    def enqueue_many(self, jobs: Iterable[JobSpec | Any]) -> list[EnqueuedJob]:
+        ids, chunks = enqueue_arguments(jobs)
+        k = self.keys
+        keys = [k.wait, k.delayed, k.marker, k.stats, k.job_prefix]
+        with self.redis.pipeline(transaction=False) as pipe:
+            for chunk in chunks:
+                self._enqueue(keys=keys, args=chunk, client=pipe)
+            replies = pipe.execute()
+        return enqueue_results(ids, replies)
+
+    def counts(self) -> dict[str, int]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            queue_counts_commands(pipe, self.keys)
+            return counts_from_replies(pipe.execute())
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        fields: dict[str, str] = self.redis.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
+        return decode_job(job_id, self.name, fields) if fields else None
+
+    def close(self) -> None:
+        self.redis.close()
+
+    def __enter__(self) -> SyncQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
