@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import redis.asyncio as aioredis
 
+from tests.harness.redis_cluster import RedisClusterServers
 from tests.harness.redis_server import RedisServer
 
 
@@ -17,13 +18,37 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisClusterServers]:
+    """A 3-master Redis Cluster for the session, started only if a test asks for it."""
+    with RedisClusterServers() as cluster:
+        yield cluster
+
+
+async def _flush(urls: list[str]) -> None:
+    for url in urls:
+        client = aioredis.Redis.from_url(url)
+        await client.flushall()
+        await client.aclose()
+
+
 @pytest.fixture
 async def redis_url(redis_server: RedisServer) -> str:
-    """The session Redis, flushed for this test."""
-    client = aioredis.Redis.from_url(redis_server.url)
-    await client.flushall()
-    await client.aclose()
+    """The session Redis (standalone), flushed for this test."""
+    await _flush([redis_server.url])
     return redis_server.url
+
+
+@pytest.fixture(params=["standalone", "cluster"])
+async def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """The core suite runs on both: a standalone Redis and a 3-master Redis Cluster."""
+    if request.param == "standalone":
+        server: RedisServer = request.getfixturevalue("redis_server")
+        await _flush([server.url])
+        return server.url
+    cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+    await _flush([node.url for node in cluster.nodes])
+    return cluster.url
 
 
 @pytest.fixture

@@ -1,12 +1,18 @@
-"""Redis connections: one place that decides timeouts and reconnect behaviour."""
+"""Redis connections: one place that decides timeouts, reconnects and standalone vs Cluster.
+
+A URL with the scheme ``redis+cluster://`` (or ``rediss+cluster://``) names a Redis Cluster seed
+node; every queue's keys share one hash tag, so each script runs on one node.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.exceptions import ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -14,25 +20,40 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     RedisConnectionError,
     RedisTimeoutError,
+    ClusterDownError,
+    TryAgainError,
     ConnectionError,
     OSError,
 )
 
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 
-def connect(url: str, *, max_connections: int = 64, **kwargs: Any) -> aioredis.Redis:
+#: Either client; both offer the commands and scripting the runtime uses.
+RedisClient = aioredis.Redis
+
+
+def is_cluster_url(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEMES)
+
+
+def connect(url: str, *, max_connections: int = 64) -> RedisClient:
     """An asyncio client with short connect timeouts and a few quick command retries.
 
     Longer outages surface as CONNECTION_ERRORS to the caller, which backs off itself
     (so health can report the outage instead of hiding it behind a long retry).
     """
+    common: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 2.0,
+        "socket_keepalive": True,
+        "health_check_interval": 15,
+        "max_connections": max_connections,
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
+    }
+    if is_cluster_url(url):
+        plain = url.replace("+cluster://", "://", 1)
+        cluster: Any = RedisCluster.from_url(plain, **common)
+        return cluster  # type: ignore[no-any-return]
     return aioredis.Redis.from_url(
-        url,
-        decode_responses=True,
-        socket_connect_timeout=2.0,
-        socket_keepalive=True,
-        health_check_interval=15,
-        max_connections=max_connections,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries=2),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
-        **kwargs,
+        url, retry_on_error=[RedisConnectionError, RedisTimeoutError], **common
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
 from worker_runtime.connection import connect
 from worker_runtime.core.codec import JobRecord, decode_job, encode_payload
@@ -104,6 +105,7 @@ class Queue:
         else:
             self._owns_redis = False
         self.redis = redis
+        self.cluster = isinstance(redis, RedisCluster)
         self.keys = QueueKeys(name, prefix)
         self.scripts = Scripts(redis)
 
@@ -139,8 +141,9 @@ class Queue:
         if not chunks:
             return []
         keys = self._enqueue_keys()
-        if len(chunks) == 1:
-            replies = [await self.scripts.enqueue(keys=keys, args=chunks[0])]
+        if len(chunks) == 1 or self.cluster:
+            # Cluster pipelines cannot reload a script a node lost; calls stay one slot apiece.
+            replies = [await self.scripts.enqueue(keys=keys, args=chunk) for chunk in chunks]
         else:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for chunk in chunks:

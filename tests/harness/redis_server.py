@@ -23,9 +23,16 @@ def redis_server_binary() -> str:
 class RedisServer:
     """A real Redis. ``appendonly`` keeps data across `restart()` (AOF, fsync every write)."""
 
-    def __init__(self, *, appendonly: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
         self.port = port or free_port()
         self.appendonly = appendonly
+        self.extra_args = list(extra_args or [])
         self.dir = Path(tempfile.mkdtemp(prefix="shoal-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -43,6 +50,7 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--appendfsync", "always",
             "--logfile", str(self.dir / "redis.log"),
+            *self.extra_args,
         ]  # fmt: skip
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from worker_runtime import Job, Processor, QueueConfig
+from worker_runtime.connection import connect
 
 _client: aioredis.Redis | None = None
 
@@ -20,7 +21,7 @@ _client: aioredis.Redis | None = None
 def client() -> aioredis.Redis:
     global _client
     if _client is None:
-        _client = aioredis.Redis.from_url(os.environ["REDIS_URL"], decode_responses=True)
+        _client = connect(os.environ["REDIS_URL"])
     return _client
 
 

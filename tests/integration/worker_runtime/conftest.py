@@ -12,6 +12,12 @@ from worker_runtime import Queue, Worker, WorkerSettings
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture
+def redis_url(any_redis_url: str) -> str:
+    """The core suite runs twice: on a standalone Redis and on a 3-master Redis Cluster."""
+    return any_redis_url
+
+
 def fast_settings(redis_url: str, **overrides: object) -> WorkerSettings:
     """Short leases so stall tests finish quickly; everything else as in production."""
     base: dict[str, object] = {"redis_url": redis_url, "lease_ms": 1000}

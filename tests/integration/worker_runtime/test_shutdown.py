@@ -6,12 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from tests.harness.async_waiting import eventually
 from tests.integration.worker_runtime.conftest import fast_settings
 from tests.integration.worker_runtime.processes import sigterm_and_wait, start_worker
 from worker_runtime import Job, JobState, Queue, Worker
+from worker_runtime.connection import connect
 
 pytestmark = pytest.mark.integration
 
@@ -70,7 +70,7 @@ async def test_unfinished_jobs_return_to_queue_without_an_attempt(redis_url: str
 
 
 async def test_sigterm_drains_and_exits_zero(redis_url: str) -> None:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    client = connect(redis_url)
     async with Queue("rec", redis_url=redis_url) as q:
         await q.enqueue_many([{"ms": 400}] * 10)
         proc = start_worker(redis_url, "--concurrency", "4")

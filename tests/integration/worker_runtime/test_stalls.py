@@ -7,18 +7,18 @@ import time
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 
 from tests.harness.async_waiting import eventually
 from tests.integration.worker_runtime.conftest import fast_settings, running
 from tests.integration.worker_runtime.processes import sigterm_and_wait, start_worker
 from worker_runtime import Job, Queue, QueueConfig, Worker
+from worker_runtime.connection import connect
 
 pytestmark = pytest.mark.integration
 
 
 async def test_sigkilled_workers_jobs_run_again_within_5s(redis_url: str) -> None:
-    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    client = connect(redis_url)
     async with Queue("rec", redis_url=redis_url) as q:
         jobs = await q.enqueue_many([{"ms": 300}] * 300)
         victim = start_worker(redis_url)

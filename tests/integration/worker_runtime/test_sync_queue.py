@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from tests.harness.redis_server import RedisServer
 from worker_runtime import JobSpec, Queue
 from worker_runtime.sync import SyncQueue
 
 pytestmark = pytest.mark.integration
 
 
-async def test_sync_enqueue_is_seen_by_async_queue(redis_url: str) -> None:
+async def test_sync_enqueue_is_seen_by_async_queue(redis_server: RedisServer) -> None:
+    redis_url = redis_server.url
+    await flush(redis_url)
     with SyncQueue("s", redis_url=redis_url) as sq:
         first = sq.enqueue({"a": 1}, id="x1")
         dup = sq.enqueue({"a": 2}, id="x1")
@@ -29,3 +32,8 @@ async def test_sync_enqueue_is_seen_by_async_queue(redis_url: str) -> None:
         delayed = await q.get_job(later.id)
         assert delayed is not None
         assert delayed.state.value == "delayed"
+
+
+async def flush(url: str) -> None:
+    async with Queue("s", redis_url=url) as q:
+        await q.redis.flushall()
