@@ -1,0 +1,1 @@
+"""Test harness shared by Shoal's test tiers (real Kubernetes cluster, ports, polling)."""
