@@ -52,8 +52,22 @@ def connect(url: str, *, max_connections: int = 64) -> RedisClient:
     }
     if is_cluster_url(url):
         plain = url.replace("+cluster://", "://", 1)
+        # The cluster client raises instead of waiting when a node's pool is full: be generous.
+        common["max_connections"] = max(max_connections, 512)
         cluster: Any = RedisCluster.from_url(plain, **common)
         return cluster  # type: ignore[no-any-return]
-    return aioredis.Redis.from_url(
-        url, retry_on_error=[RedisConnectionError, RedisTimeoutError], **common
+    # A blocking pool makes a burst of callers wait for a connection instead of failing.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, timeout=10, retry_on_error=[RedisConnectionError, RedisTimeoutError], **common
     )
+    return aioredis.Redis(connection_pool=pool)
+
+
+async def ensure_ready(client: RedisClient) -> None:
+    """Initialise a Cluster client before concurrent use.
+
+    redis-py's async cluster client can fail concurrent first commands while it discovers the
+    nodes ("'NoneType' object has no attribute 'writelines'"); one awaited initialise avoids it.
+    """
+    if isinstance(client, RedisCluster):
+        await client.initialize()

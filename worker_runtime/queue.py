@@ -10,7 +10,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-from worker_runtime.connection import connect
+from worker_runtime.connection import connect, ensure_ready
 from worker_runtime.core.codec import JobRecord, decode_job, encode_payload
 from worker_runtime.core.keys import DEFAULT_PREFIX, QueueKeys, validate_queue_name
 from worker_runtime.scripts import Scripts
@@ -106,8 +106,14 @@ class Queue:
             self._owns_redis = False
         self.redis = redis
         self.cluster = isinstance(redis, RedisCluster)
+        self._ready = not self.cluster
         self.keys = QueueKeys(name, prefix)
         self.scripts = Scripts(redis)
+
+    async def _ensure_ready(self) -> None:
+        if not self._ready:
+            await ensure_ready(self.redis)
+            self._ready = True
 
     async def close(self) -> None:
         if self._owns_redis:
@@ -140,6 +146,7 @@ class Queue:
         ids, chunks = enqueue_arguments(jobs)
         if not chunks:
             return []
+        await self._ensure_ready()
         keys = self._enqueue_keys()
         if len(chunks) == 1 or self.cluster:
             # Cluster pipelines cannot reload a script a node lost; calls stay one slot apiece.
@@ -156,11 +163,13 @@ class Queue:
     async def counts(self) -> dict[str, int]:
         """Jobs by state. ``completed``/``failed`` are totals since the queue began (monotonic);
         the others are the jobs in that state now."""
+        await self._ensure_ready()
         async with self.redis.pipeline(transaction=False) as pipe:
             queue_counts_commands(pipe, self.keys)
             return counts_from_replies(await pipe.execute())
 
     async def get_job(self, job_id: str) -> JobRecord | None:
+        await self._ensure_ready()
         fields: dict[str, str] = await self.redis.hgetall(self.keys.job(job_id))  # type: ignore[assignment]
         return decode_job(job_id, self.name, fields) if fields else None
 
@@ -169,6 +178,7 @@ class Queue:
 
         Raises `JobActiveError` for a job a worker holds now (it would come back on ack).
         """
+        await self._ensure_ready()
         k = self.keys
         keys = [k.wait, k.active, k.delayed, k.completed, k.failed, k.dead, k.job_prefix]
         outcome = int(await self.scripts.remove(keys=keys, args=[job_id]))
@@ -179,6 +189,7 @@ class Queue:
     # --- dead-letter -----------------------------------------------------------------------
 
     async def dead_letter_ids(self, *, offset: int = 0, limit: int = 100) -> list[str]:
+        await self._ensure_ready()
         ids = await self.redis.zrange(self.keys.dead, offset, offset + limit - 1)
         return [str(i) for i in ids]
 

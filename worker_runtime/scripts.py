@@ -18,6 +18,7 @@ SCRIPT_NAMES = (
     "purge",
     "remove",
     "progress",
+    "observe",
 )
 
 
@@ -44,3 +45,4 @@ class Scripts:
     purge: Any
     remove: Any
     progress: Any
+    observe: Any

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 
 from worker_runtime.config import QueueConfig, WorkerSettings
-from worker_runtime.connection import connect
+from worker_runtime.connection import connect, ensure_ready
 from worker_runtime.consumer import QueueConsumer
 from worker_runtime.core.keys import validate_queue_name
 from worker_runtime.observers import WorkerObserver
@@ -136,6 +136,8 @@ class Worker:
         url = self.settings.resolved_redis_url()
         self.redis = connect(url, max_connections=16 + 4 * len(names))
         self._blocking = connect(url, max_connections=len(names) + 1)
+        await ensure_ready(self.redis)
+        await ensure_ready(self._blocking)
         self._stop_requested = asyncio.Event()
         slots = Slots(self.settings.max_jobs_per_worker)
         self.started_at = time.time()

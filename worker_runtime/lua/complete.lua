@@ -1,7 +1,7 @@
 --[[ complete: acknowledge finished jobs in one batch.
 KEYS[1] active     ZSET
 KEYS[2] completed  ZSET id -> finish ms (retained records)
-KEYS[3] stats      HASH
+KEYS[3] stats      HASH (completed, busy_ms)
 KEYS[4] job prefix
 ARGV[1] keep completed: -1 keep all, 0 delete at once, N keep the newest N
 ARGV[2] lease token
@@ -11,12 +11,14 @@ local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local keep = tonumber(ARGV[1])
 local token = ARGV[2]
-local n = 0
+local n, busy = 0, 0
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
   local jk = KEYS[4] .. id
-  if redis.call('HGET', jk, 'lk') == token and redis.call('ZREM', KEYS[1], id) == 1 then
+  local lease = redis.call('HMGET', jk, 'lk', 'st')
+  if lease[1] == token and redis.call('ZREM', KEYS[1], id) == 1 then
     n = n + 1
+    if lease[2] then busy = busy + (now - tonumber(lease[2])) end
     if keep == 0 then
       redis.call('DEL', jk)
     else
@@ -27,7 +29,11 @@ for i = 3, #ARGV, 2 do
     end
   end
 end
-if n > 0 then redis.call('HINCRBY', KEYS[3], 'completed', n) end
+if n > 0 then
+  redis.call('HINCRBY', KEYS[3], 'completed', n)
+  -- Summed run time (lease start to ack) lets observers derive the mean job duration.
+  redis.call('HINCRBY', KEYS[3], 'busy_ms', busy)
+end
 if keep > 0 then
   local excess = redis.call('ZCARD', KEYS[2]) - keep
   if excess > 0 then

@@ -22,6 +22,8 @@ local jk = KEYS[8] .. id
 if redis.call('HGET', jk, 'lk') ~= token or redis.call('ZREM', KEYS[1], id) == 0 then
   return 0
 end
+local started = redis.call('HGET', jk, 'st')
+if started then redis.call('HINCRBY', KEYS[6], 'busy_ms', now - tonumber(started)) end
 local hist = redis.call('HGET', jk, 'hist')
 local entries = hist and cjson.decode(hist) or {}
 local rec = cjson.decode(ARGV[7])

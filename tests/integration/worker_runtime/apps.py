@@ -13,15 +13,19 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from worker_runtime import Job, Processor, QueueConfig
-from worker_runtime.connection import connect
+from worker_runtime.connection import connect, ensure_ready
 
 _client: aioredis.Redis | None = None
+_lock = asyncio.Lock()
 
 
-def client() -> aioredis.Redis:
+async def client() -> aioredis.Redis:
     global _client
-    if _client is None:
-        _client = connect(os.environ["REDIS_URL"])
+    async with _lock:
+        if _client is None:
+            fresh = connect(os.environ["REDIS_URL"])
+            await ensure_ready(fresh)
+            _client = fresh
     return _client
 
 
@@ -34,9 +38,9 @@ class RecordingProcessor(Processor[Sleep]):
     config = QueueConfig(concurrency=20, max_stalls=3)
 
     async def process(self, job: Job[Sleep]) -> None:
-        await client().hincrby("test:started", job.id, 1)
+        await (await client()).hincrby("test:started", job.id, 1)
         await asyncio.sleep(job.data.ms / 1000)
-        await client().hincrby("test:exec", job.id, 1)
+        await (await client()).hincrby("test:exec", job.id, 1)
 
 
 app = [RecordingProcessor()]

@@ -72,7 +72,7 @@ async def test_unfinished_jobs_return_to_queue_without_an_attempt(redis_url: str
 async def test_sigterm_drains_and_exits_zero(redis_url: str) -> None:
     client = connect(redis_url)
     async with Queue("rec", redis_url=redis_url) as q:
-        await q.enqueue_many([{"ms": 400}] * 10)
+        jobs = await q.enqueue_many([{"ms": 400}] * 10)
         proc = start_worker(redis_url, "--concurrency", "4")
         try:
 
@@ -88,6 +88,8 @@ async def test_sigterm_drains_and_exits_zero(redis_url: str) -> None:
         started = await client.hgetall("test:started")
         executed = await client.hgetall("test:exec")
         counts = await q.counts()
+        missing = [j for j in jobs if j.id not in executed]
+        states = [await q.get_job(j.id) for j in missing]
     await client.aclose()
     assert rc == 0, output
     assert "Traceback" not in output
@@ -95,4 +97,4 @@ async def test_sigterm_drains_and_exits_zero(redis_url: str) -> None:
     assert set(started) == set(executed)
     assert counts["active"] == 0
     assert counts["completed"] == len(executed)
-    assert counts["waiting"] == 10 - len(executed)
+    assert counts["waiting"] == 10 - len(executed), (counts, states, output)
