@@ -1,0 +1,118 @@
+{{/* Names and labels shared by every template. */}}
+
+{{/* The chart name, or nameOverride. */}}
+{{- define "shoal.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The fully qualified name of the release's objects: fullnameOverride, else "<release>-<name>",
+else just the release name when it already contains the chart name (e.g. release "shoal").
+*/}}
+{{- define "shoal.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Name of the release's cluster-scoped objects (ClusterRoles and their bindings): the full name plus
+the release namespace, so one release per namespace (rbac.scope namespace) never collide;
+58 characters leave room for the "-read" suffix.
+*/}}
+{{- define "shoal.clusterObjectName" -}}
+{{- printf "%s-%s" (include "shoal.fullname" .) .Release.Namespace | trunc 58 | trimSuffix "-" }}
+{{- end }}
+
+{{/* chart label value: "<name>-<version>" with "+" (illegal in labels) replaced. */}}
+{{- define "shoal.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selector labels: stable across upgrades (a Deployment's selector is immutable). */}}
+{{- define "shoal.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "shoal.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end }}
+
+{{/* Standard labels on every object of the release. */}}
+{{- define "shoal.labels" -}}
+{{ include "shoal.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "shoal.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: shoal
+helm.sh/chart: {{ include "shoal.chart" . }}
+{{- end }}
+
+{{/* The image tag: image.tag, else the chart's appVersion. */}}
+{{- define "shoal.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion }}
+{{- end }}
+
+{{- define "shoal.image" -}}
+{{- printf "%s:%s" .Values.image.repository (include "shoal.imageTag" .) }}
+{{- end }}
+
+{{- define "shoal.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "shoal.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The namespaces the operator watches when rbac.scope is "namespace": rbac.namespaces, else the
+release namespace. Returned as a JSON list (templates can only return strings).
+*/}}
+{{- define "shoal.watchedNamespaces" -}}
+{{- if .Values.rbac.namespaces }}
+{{- .Values.rbac.namespaces | uniq | toJson }}
+{{- else }}
+{{- list .Release.Namespace | toJson }}
+{{- end }}
+{{- end }}
+
+{{/*
+The permissions the operator needs on namespaced objects; a ClusterRole (scope: cluster) or one
+Role per watched namespace (scope: namespace) holds them. No wildcards: each verb is named.
+*/}}
+{{- define "shoal.namespacedRules" -}}
+# The pools it reconciles and their status (written by the operator, never the spec).
+- apiGroups: [shoal.dev]
+  resources: [workerpools]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [shoal.dev]
+  resources: [workerpools/status]
+  verbs: [get, patch, update]
+# Each pool's children: its Deployment and PodDisruptionBudget.
+- apiGroups: [apps]
+  resources: [deployments]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, update, patch, delete]
+# Worker pods: readiness and the pod-deletion-cost annotation that picks idle pods on scale-down.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [get, list, watch, patch]
+# Events on pools (kopf posts core/v1 events; events.k8s.io for newer clients).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- with .Values.rbac.extraRules }}
+# rbac.extraRules
+{{ toYaml . }}
+{{- end }}
+{{- end }}
