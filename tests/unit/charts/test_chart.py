@@ -77,31 +77,27 @@ def _helm(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(helm), *args], capture_output=True, text=True, timeout=60)
 
 
+def _template(helm: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    # The pinned cluster version: helm built from modules otherwise assumes Kubernetes 1.20.
+    kube = _bin_dir().parent.name
+    return _helm(
+        helm, "template", RELEASE, str(CHART), "-n", NAMESPACE, "--kube-version", kube, *args
+    )
+
+
 def render(helm: Path, *sets: str, set_json: tuple[str, ...] = ()) -> list[Manifest]:
     """`helm template` with --set KEY=VALUE pairs; the documents it prints, parsed."""
-    # The pinned cluster version: helm built from modules otherwise assumes Kubernetes 1.20.
-    args = [
-        "template",
-        RELEASE,
-        str(CHART),
-        "-n",
-        NAMESPACE,
-        "--kube-version",
-        _bin_dir().parent.name,
+    args = [a for s in sets for a in ("--set", s)] + [
+        a for s in set_json for a in ("--set-json", s)
     ]
-    for s in sets:
-        args += ["--set", s]
-    for s in set_json:
-        args += ["--set-json", s]
-    result = _helm(helm, *args)
+    result = _template(helm, *args)
     assert result.returncode == 0, result.stderr
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
 def refused(helm: Path, *args: str) -> str:
     """Render with bad values; return the error helm printed (asserting it failed)."""
-    full = ["template", RELEASE, str(CHART), "--kube-version", _bin_dir().parent.name, *args]
-    result = _helm(helm, *full)
+    result = _template(helm, *args)
     assert result.returncode != 0, f"helm accepted {args}"
     return result.stderr
 
@@ -132,6 +128,10 @@ def operator_container(docs: list[Manifest]) -> Manifest:
     return containers[0]
 
 
+def env_of(docs: list[Manifest]) -> dict[str, Manifest]:
+    return {e["name"]: e for e in operator_container(docs)["env"]}
+
+
 SCOPES = {
     "cluster": ("rbac.scope=cluster",),
     "namespace": ("rbac.scope=namespace", "rbac.namespaces={team-a,team-b}"),
@@ -155,12 +155,6 @@ def test_chart_crds_are_byte_identical_copies_of_the_repo_crds() -> None:
         assert chart[name] == content, (
             f"charts/shoal/crds/{name} differs: run scripts/sync-chart-crds.sh"
         )
-
-
-def test_crds_are_not_templates(helm: Path) -> None:
-    """CRDs live in crds/ (installed once, never deleted by helm uninstall), not in templates/."""
-    kinds = {d["kind"] for d in render(helm)}
-    assert "CustomResourceDefinition" not in kinds
 
 
 # --- lint -------------------------------------------------------------------------------------
@@ -232,20 +226,14 @@ def test_image_tag_defaults_to_app_version(helm: Path) -> None:
 
 
 def test_redis_url_and_password_by_secret_reference(helm: Path) -> None:
-    env = {e["name"]: e for e in operator_container(render(helm))["env"]}
+    env = env_of(render(helm))
     assert "REDIS_URL" not in env
     assert "REDIS_PASSWORD" not in env
-    env = {
-        e["name"]: e
-        for e in operator_container(
-            render(
-                helm,
-                "redis.url=redis://redis.shoal.svc:6379/0",
-                "redis.passwordSecretRef.name=redis-auth",
-                "redis.passwordSecretRef.key=pw",
-            )
-        )["env"]
-    }
+    url, secret = (
+        "redis.url=redis://redis.shoal.svc:6379/0",
+        "redis.passwordSecretRef.name=redis-auth",
+    )
+    env = env_of(render(helm, url, secret, "redis.passwordSecretRef.key=pw"))
     assert env["REDIS_URL"]["value"] == "redis://redis.shoal.svc:6379/0"
     assert env["REDIS_PASSWORD"] == {
         "name": "REDIS_PASSWORD",
@@ -399,6 +387,8 @@ OPTIONAL_KINDS = ("ServiceMonitor", "PodMonitor", "NetworkPolicy", "ConfigMap")
 def test_optional_objects_are_off_by_default(helm: Path) -> None:
     kinds = {d["kind"] for d in render(helm)}
     assert kinds.isdisjoint(OPTIONAL_KINDS), kinds
+    # CRDs live in crds/ (installed once, never deleted by helm uninstall), not in templates/.
+    assert "CustomResourceDefinition" not in kinds
     assert {"Deployment", "ServiceAccount", "Service", "ClusterRole", "ClusterRoleBinding"} <= kinds
 
 
