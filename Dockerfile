@@ -17,11 +17,20 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python3 -m venv /opt/shoal
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# Dependencies first, read from pyproject.toml: this layer is rebuilt only when they change,
+# not on every code change.
+COPY pyproject.toml ./
+RUN --mount=type=secret,id=pip-ca \
+    if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
+    && python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
+print("\n".join(p["dependencies"] + p["optional-dependencies"]["operator"]))' >/tmp/requirements.txt \
+    && /opt/shoal/bin/pip install --compile -r /tmp/requirements.txt
+COPY README.md ./
 COPY worker_runtime ./worker_runtime
 COPY operator ./operator
 COPY shoal ./shoal
-# pip and setuptools are only needed to install: the final image runs, it never installs.
+# Then Shoal itself (pip checks the dependencies are all there). pip and setuptools are only
+# needed to install: the final image runs, it never installs.
 RUN --mount=type=secret,id=pip-ca \
     if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
     && /opt/shoal/bin/pip install --compile '.[operator]' \
