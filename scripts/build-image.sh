@@ -22,6 +22,12 @@ die() { printf 'build-image: %s\n' "$*" >&2; exit 1; }
 # --- a Docker daemon --------------------------------------------------------------------------
 ensure_daemon() {
   docker info >/dev/null 2>&1 && return
+  # A fresh Debian machine: Docker from Debian's own packages (no other source is reachable here).
+  if [[ $(id -u) == 0 ]] && ! command -v dockerd >/dev/null && command -v apt-get >/dev/null; then
+    log "installing docker.io from Debian"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
+  fi
   if [[ $(id -u) != 0 ]] || ! command -v dockerd >/dev/null; then
     die "no Docker daemon is reachable (docker info failed); start Docker and retry"
   fi
