@@ -84,6 +84,13 @@ def _cell(metric: Metric, figures: Figures) -> str:
     return "—" if value is None else format(value, metric.fmt)
 
 
+def times(r: float) -> str:
+    """A ratio for the table: 2 decimals, fewer digits only where they carry no news."""
+    if r >= 10:
+        return f"{r:.1f}×"
+    return f"{r:.2f}×" if r >= 0.01 else f"{r:.2g}×"
+
+
 def ratio(shoal: float | None, peer: float | None) -> float | None:
     if shoal is None or peer is None or peer == 0:
         return None
@@ -103,7 +110,7 @@ def render_table(shoal: Figures, others: Sequence[Figures], peers: Sequence[Figu
         cells = [metric.title, *(_cell(metric, f) for f in columns)]
         for peer in peers:
             r = ratio(metric.value(shoal), metric.value(peer))
-            cells.append("n/a" if metric.unsupported(peer) else "—" if r is None else f"{r:.3g}×")
+            cells.append("n/a" if metric.unsupported(peer) else "—" if r is None else times(r))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,17 @@ def shoal_system(*, observability: bool = False) -> System:
         label=label,
         argv=(sys.executable, str(BENCH / "shoal_bench.py")),
         extra_args=("--observability",) if observability else (),
-        notes=("keeps the newest 1000 completed records (QueueConfig.keep_completed)",),
+        notes=(
+            "keeps the newest 1000 completed records (QueueConfig.keep_completed)",
+            *(
+                (
+                    "metrics, heartbeat, probe server, alert log sink and SQLite status store"
+                    " on; per-job log lines off",
+                )
+                if observability
+                else ()
+            ),
+        ),
     )
 
 
@@ -106,6 +117,16 @@ def peak_rss_kib(pid: int) -> int:
     raise BenchError(f"no VmHWM in /proc/{pid}/status")
 
 
+def _protocol_message(line: bytes) -> dict[str, Any] | None:
+    if not line.startswith(b'{"event"'):
+        return None
+    try:
+        message: dict[str, Any] = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return message
+
+
 class BenchProcess:
     """One running bench script: read its JSON events with deadlines, then stop it."""
 
@@ -127,27 +148,35 @@ class BenchProcess:
         return text[-1500:] or "(no stderr)"
 
     async def event(self, name: str, *, limit_s: float) -> dict[str, Any]:
-        """The next stdout JSON line, which must be event ``name``."""
+        """The next protocol line on stdout, which must be event ``name``.
+
+        Lines that are not protocol JSON (a library's log output) are skipped.
+        """
         assert self.proc.stdout is not None
-        try:
-            line = await asyncio.wait_for(self.proc.stdout.readline(), limit_s)
-        except TimeoutError:
-            raise BenchError(
-                f"{self.system.label} {self.role}: no '{name}' within {limit_s:.0f} s"
-            ) from None
-        if not line:
-            await self.proc.wait()
-            raise BenchError(
-                f"{self.system.label} {self.role} exited with {self.proc.returncode} before "
-                f"'{name}':\n{self._stderr_tail()}"
-            )
-        try:
-            message: dict[str, Any] = json.loads(line)
-        except json.JSONDecodeError:
-            raise BenchError(f"{self.system.label} {self.role}: not JSON: {line!r}") from None
-        if message.get("event") != name:
-            raise BenchError(f"{self.system.label} {self.role}: expected '{name}', got {message}")
-        return message
+        deadline = time.monotonic() + limit_s
+        while True:
+            try:
+                line = await asyncio.wait_for(
+                    self.proc.stdout.readline(), max(0.0, deadline - time.monotonic())
+                )
+            except TimeoutError:
+                raise BenchError(
+                    f"{self.system.label} {self.role}: no '{name}' within {limit_s:.0f} s"
+                ) from None
+            if not line:
+                await self.proc.wait()
+                raise BenchError(
+                    f"{self.system.label} {self.role} exited with {self.proc.returncode} "
+                    f"before '{name}':\n{self._stderr_tail()}"
+                )
+            message = _protocol_message(line)
+            if message is None:
+                continue
+            if message["event"] != name:
+                raise BenchError(
+                    f"{self.system.label} {self.role}: expected '{name}', got {message}"
+                )
+            return message
 
     async def finish(self, *, limit_s: float) -> None:
         """Wait for a producer to exit by itself; a non-zero exit is an error."""

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from results_table import (  # noqa: E402
     Figures,
     append_results,
     drain_runs,
+    percentile,
     render_table,
     target_checks,
 )
@@ -45,6 +47,7 @@ from systems import (  # noqa: E402
 from tests.harness.redis_server import RedisServer, redis_server_binary  # noqa: E402
 
 SYSTEMS = ("shoal", "bullmq", "arq")
+STEPS = ("drain", "enqueue", "pickup")
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--systems", default=",".join(SYSTEMS), help=f"comma-separated subset of {SYSTEMS}"
     )
     parser.add_argument(
+        "--steps", default=",".join(STEPS), help=f"comma-separated subset of {STEPS}"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="smoke run: 2,000 jobs, 1 drain, 20 samples"
     )
     parser.add_argument(
@@ -106,6 +112,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown or "shoal" not in chosen:
         parser.error(f"--systems: must include shoal and name only {SYSTEMS}; got {args.systems}")
     args.systems = chosen
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    if not steps or set(steps) - set(STEPS):
+        parser.error(f"--steps: name only {STEPS}; got {args.steps}")
+    args.steps = steps
     for name in ("jobs", "repeat", "single_jobs", "samples", "concurrency"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: must be at least 1")
@@ -179,6 +189,21 @@ class Runner:
         log(f"  enqueue {system.label:<27} one-by-one {figures.single_jobs_per_s:>9,.0f} jobs/s"
             f"   bulk {shown}")  # fmt: skip
 
+    async def noise_floor(self, samples: int = 200) -> str:
+        """Round trips of a bare PING from this process: what the machine alone adds."""
+        client = aioredis.Redis.from_url(self.url)
+        rtts: list[float] = []
+        for _ in range(samples):
+            sent = time.monotonic_ns()
+            await client.ping()
+            rtts.append((time.monotonic_ns() - sent) / 1e6)
+            await asyncio.sleep(0.005)  # pacing, like the pickup probes
+        await client.aclose()
+        return (
+            f"a bare Redis PING round trip (redis-py) takes p50 {percentile(rtts, 50):.2f} ms, "
+            f"p99 {percentile(rtts, 99):.2f} ms here"
+        )
+
     async def pickup(self, system: System, figures: Figures) -> None:
         await self.flush()
         plan = self.plan
@@ -214,7 +239,14 @@ async def observability_available(runner: Runner) -> bool:
     return bool(check.get("available"))
 
 
-async def run(args: argparse.Namespace, plan: Plan, redis_url: str) -> tuple[list[Figures], str]:
+@dataclass
+class Outcome:
+    figures: list[Figures]
+    notes: list[str] = field(default_factory=list)
+    noise_floor: str | None = None
+
+
+async def run(args: argparse.Namespace, plan: Plan, redis_url: str) -> Outcome:
     runner = Runner(plan, redis_url)
     builders = {"shoal": shoal_system, "bullmq": bullmq_system, "arq": arq_system}
     systems = [builders[name]() for name in args.systems]
@@ -234,25 +266,53 @@ async def run(args: argparse.Namespace, plan: Plan, redis_url: str) -> tuple[lis
             log(f"skipping {system.label}: not installed: {system.missing}")
         else:
             ready.append(system)
-    # Drains interleave the systems, so a burst of background load hits all of them alike.
-    for round_no in range(1, plan.repeat + 1):
-        log(f"drain round {round_no}/{plan.repeat} ({plan.jobs:,} jobs each)")
+    if "drain" in args.steps:
+        # Rounds interleave the systems, so a burst of background load hits all alike.
+        for round_no in range(1, plan.repeat + 1):
+            log(f"drain round {round_no}/{plan.repeat} ({plan.jobs:,} jobs each)")
+            for system in ready:
+                f = figures[system.key]
+                await attempt(f, "drain", runner.drain(system, f))
+    if "enqueue" in args.steps:
+        log("enqueue rate")
         for system in ready:
-            await attempt(figures[system.key], "drain", runner.drain(system, figures[system.key]))
-    log("enqueue rate")
-    for system in ready:
-        if system.key != "shoal+obs":  # producers are the same with or without observability
-            await attempt(
-                figures[system.key], "enqueue", runner.enqueue(system, figures[system.key])
-            )
-    log(f"idle pickup latency ({plan.samples} samples each)")
-    for system in ready:
-        await attempt(figures[system.key], "pickup", runner.pickup(system, figures[system.key]))
+            if system.key != "shoal+obs":  # the producer is the same with or without it
+                f = figures[system.key]
+                await attempt(f, "enqueue", runner.enqueue(system, f))
+    noise_floor = None
+    if "pickup" in args.steps:
+        noise_floor = await runner.noise_floor()
+        log(f"noise floor: {noise_floor}")
+        log(f"idle pickup latency ({plan.samples} samples each)")
+        for system in ready:
+            f = figures[system.key]
+            await attempt(f, "pickup", runner.pickup(system, f))
     notes += [f"{s.label}: {note}" for s in systems for note in s.notes]
-    return list(figures.values()), "\n".join(f"- {n}" for n in notes)
+    return Outcome(list(figures.values()), notes, noise_floor)
 
 
-def report(figures: list[Figures], notes: str, *, plan: Plan, cpu: CpuAccount, quick: bool) -> str:
+def method(plan: Plan, steps: list[str]) -> str:
+    parts = [f"One worker process per system at concurrency {plan.concurrency}"]
+    if "drain" in steps:
+        parts.append(
+            f"drain of {plan.jobs:,} pre-enqueued no-op jobs timed from the worker's first job "
+            f"to the last completion, median of {plan.repeat}"
+        )
+    if "enqueue" in steps:
+        parts.append(
+            f"one-by-one enqueue of {plan.single_jobs:,} jobs (sequential awaits); "
+            f"bulk enqueue of {plan.jobs:,} in one call"
+        )
+    if "pickup" in steps:
+        parts.append(
+            f"idle pickup from just before enqueue to the start of the job's function, "
+            f"{plan.samples} samples"
+        )
+    return "; ".join(parts) + "."
+
+
+def report(outcome: Outcome, *, plan: Plan, steps: list[str], cpu: CpuAccount, quick: bool) -> str:
+    figures = outcome.figures
     by_key = {f.key: f for f in figures}
     shoal = by_key["shoal"]
     others = [f for f in figures if f.key == "shoal+obs"]
@@ -261,19 +321,19 @@ def report(figures: list[Figures], notes: str, *, plan: Plan, cpu: CpuAccount, q
     lines = [
         f"## Throughput: Shoal vs peers — {utc_now()}, commit {git_head(ROOT)}{mode}",
         "",
-        f"One worker process per system at concurrency {plan.concurrency}; drain of "
-        f"{plan.jobs:,} pre-enqueued no-op jobs timed from the worker's first job to the last "
-        f"completion, median of {plan.repeat}; one-by-one enqueue of {plan.single_jobs:,} "
-        f"jobs; bulk enqueue of {plan.jobs:,}; idle pickup from just before enqueue to the "
-        f"start of `process`, {plan.samples} samples.",
+        method(plan, steps),
         f"Machine: {cpu.summary()}. {versions(redis_server_binary())}.",
+    ]
+    if outcome.noise_floor:
+        lines.append(f"Noise floor: {outcome.noise_floor}.")
+    lines += [
         "",
         render_table(shoal, others, peers),
         "",
         drain_runs([shoal, *others, *peers]),
         "",
         "Settings:",
-        notes,
+        *(f"- {n}" for n in outcome.notes),
         "",
         "Targets (issue 2, against BullMQ):",
         *target_checks(shoal, by_key.get("bullmq")),
@@ -290,14 +350,14 @@ def main(argv: list[str] | None = None) -> int:
     cpu = CpuAccount.start()
     with RedisServer() as server:
         log(f"redis-server on {server.url}")
-        figures, notes = asyncio.run(run(args, plan, server.url))
-    text = report(figures, notes, plan=plan, cpu=cpu, quick=args.quick)
+        outcome = asyncio.run(run(args, plan, server.url))
+    text = report(outcome, plan=plan, steps=args.steps, cpu=cpu, quick=args.quick)
     print(text)
     record = (not args.quick) if args.record is None else args.record
     if record:
         append_results(args.results, text)
         log(f"appended to {args.results}")
-    return 1 if any(f.errors for f in figures) else 0
+    return 1 if any(f.errors for f in outcome.figures) else 0
 
 
 if __name__ == "__main__":
