@@ -12,7 +12,7 @@ demo: setup
 # Every tier runs: unit, integration (real Redis, SQL), k8s (real API server). No skips.
 test:
 	bash scripts/setup.sh --k8s
-	$(PYTHON) -m pytest -p no:cacheprovider
+	SHOAL_K8S_NO_BUILD=1 $(PYTHON) -m pytest -p no:cacheprovider
 
 lint:
 	ruff format --check .

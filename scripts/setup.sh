@@ -31,5 +31,5 @@ fi
 python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
 
 if [ "$with_k8s" = 1 ]; then
-  bash scripts/k8s-binaries.sh
+  bash scripts/k8s-binaries.sh --with-helm
 fi

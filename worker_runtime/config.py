@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -37,6 +39,19 @@ def redis_url_from_parts(
     return f"{scheme}://{auth}{host}:{port}/{db}"
 
 
+def with_password(url: str, password: str | None) -> str:
+    if not password:
+        return url
+    parts = urlsplit(url)
+    if parts.password:
+        return url
+    user = quote(parts.username or "", safe="")
+    netloc = f"{user}:{quote(password, safe='')}@{parts.hostname or ''}"
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 class WorkerSettings(BaseSettings):
     """Worker settings from environment variables (names as in the seed) or a mounted file."""
 
@@ -55,6 +70,10 @@ class WorkerSettings(BaseSettings):
     lease_ms: int = Field(3000, alias="WORKER_LEASE_MS", ge=200)
     heartbeat_interval_seconds: float = Field(30.0, alias="WORKER_HEARTBEAT_INTERVAL", gt=0)
     fetch_batch: int = Field(100, alias="WORKER_FETCH_BATCH", ge=1, le=10_000)
+    # Queue defaults from the pool (a WorkerPool's timeoutSeconds and retry); a processor's
+    # own QueueConfig wins for the fields it sets explicitly.
+    job_timeout_seconds: float | None = Field(None, alias="WORKER_TIMEOUT_SECONDS", gt=0)
+    retry: RetryPolicy | None = Field(None, alias="WORKER_RETRY")
 
     # --- observability (worker_runtime.observability wires these) ---------------------------
     health_checks_enabled: bool = Field(True, alias="ENABLE_HEALTH_CHECKS")
@@ -77,6 +96,12 @@ class WorkerSettings(BaseSettings):
     alert_webhook_url: str | None = Field(None, alias="ALERT_WEBHOOK_URL")
     alert_max_per_minute: int = Field(10, alias="ALERT_MAX_PER_MINUTE", ge=1)
 
+    @field_validator("retry", mode="before")
+    @classmethod
+    def _json_retry(cls, value: object) -> object:
+        # The environment gives JSON text; pydantic-settings decodes it only for env sources.
+        return json.loads(value) if isinstance(value, str) else value
+
     @field_validator("queues", mode="before")
     @classmethod
     def _split_queues(cls, value: object) -> object:
@@ -92,9 +117,19 @@ class WorkerSettings(BaseSettings):
                 validate_queue_name(name)
         return value
 
+    def queue_defaults(self) -> QueueConfig:
+        """The QueueConfig a processor gets for every field it does not set itself."""
+        fields: dict[str, object] = {}
+        if self.job_timeout_seconds is not None:
+            fields["timeout_seconds"] = self.job_timeout_seconds
+        if self.retry is not None:
+            fields["retry"] = self.retry
+        return QueueConfig.model_validate(fields)
+
     def resolved_redis_url(self) -> str:
         if self.redis_url:
-            return self.redis_url
+            # A password from REDIS_PASSWORD (a Secret in Kubernetes) joins a URL without one.
+            return with_password(self.redis_url, self.redis_password)
         return redis_url_from_parts(
             host=self.redis_host,
             port=self.redis_port,

@@ -141,8 +141,12 @@ class Worker:
         self._stop_requested = asyncio.Event()
         slots = Slots(self.settings.max_jobs_per_worker)
         self.started_at = time.time()
+        defaults = self.settings.queue_defaults()
         for name in names:
             reg = self.registrations[name]
+            # Pool settings fill what the processor's own QueueConfig left unset.
+            explicit = {f: getattr(reg.config, f) for f in reg.config.model_fields_set}
+            reg.config = defaults.model_copy(update=explicit)
             consumer = QueueConsumer(
                 registration=reg,
                 concurrency=reg.config.concurrency or self.settings.concurrency,

@@ -177,3 +177,37 @@ async def test_dead_letter_off_keeps_job_as_failed(redis_url: str) -> None:
         assert (await q.counts())["dead"] == 0
     assert rec is not None
     assert rec.state.value == "failed"
+
+
+async def test_pool_settings_fill_what_the_processor_left_unset(redis_url: str) -> None:
+    """WORKER_RETRY / WORKER_TIMEOUT_SECONDS (from a WorkerPool) are defaults, not overrides."""
+    settings = fast_settings(
+        redis_url,
+        WORKER_RETRY='{"attempts": 2, "backoff": {"type": "fixed", "delaySeconds": 0}}',
+        WORKER_TIMEOUT_SECONDS=0.2,
+    )
+    worker = Worker(settings=settings)
+    calls = {"pool": 0, "own": 0}
+
+    @worker.processor("pool")
+    async def pool_defaults(job: Job[Any]) -> None:
+        calls["pool"] += 1
+        await asyncio.sleep(5)  # beyond the pool's 0.2 s timeout
+
+    @worker.processor("own", config=policy(3))  # its own retry wins; timeout from the pool
+    async def own_retry(job: Job[Any]) -> None:
+        calls["own"] += 1
+        await asyncio.sleep(5)
+
+    async with (
+        Queue("pool", redis_url=redis_url) as qp,
+        Queue("own", redis_url=redis_url) as qo,
+        running(worker),
+    ):
+        await qp.enqueue({})
+        await qo.enqueue({})
+        await eventually(lambda: _dead(qp), timeout=10, description="pool job dead")
+        await eventually(lambda: _dead(qo), timeout=10, description="own job dead")
+        (pool_rec,) = await qp.dead_letters()
+    assert calls == {"pool": 2, "own": 3}
+    assert pool_rec.error == "timed out after 0.2 s"
