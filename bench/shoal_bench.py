@@ -24,6 +24,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+# Benchmark the checkout this file is in, even when another one is installed (editable).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from worker_runtime.config import QueueConfig, WorkerSettings
 from worker_runtime.processor import Job
 from worker_runtime.queue import Queue
