@@ -69,6 +69,7 @@ class QueueConsumer:
         self._wake = asyncio.Event()
         slots.subscribe(self._wake)
         self._stopping = False
+        self._fetching = False
         self._acks: list[str] = []
         self._unacked: set[str] = set()
         self._ack_task: asyncio.Task[None] | None = None
@@ -101,6 +102,10 @@ class QueueConsumer:
         """Wait for running jobs until ``deadline`` (monotonic), then hand the rest back."""
         fetch_task = self._tasks[0] if self._tasks else None
         if fetch_task is not None:
+            # A fetch in flight is awaited (its jobs then run); a backoff sleep is cut short.
+            while not fetch_task.done() and self._fetching:
+                await asyncio.wait([fetch_task], timeout=0.05)
+            fetch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await fetch_task
         pending = [task for _, task in self.running.values()]
@@ -111,7 +116,9 @@ class QueueConsumer:
             task.cancel()
         if leftovers:
             await asyncio.gather(*(t for _, t in leftovers), return_exceptions=True)
-            await self._release([job for job, _ in leftovers])
+            # If Redis is down, their leases lapse and a live worker reclaims them.
+            with contextlib.suppress(*CONNECTION_ERRORS):
+                await self._release([job for job, _ in leftovers])
         await self._flush_acks_until(deadline + 5.0)
         for task in self._tasks:
             task.cancel()
@@ -136,6 +143,7 @@ class QueueConsumer:
                 await self._wake.wait()
                 continue
             self.slots.take(want)
+            self._fetching = True
             try:
                 reply = await self.scripts.fetch(
                     keys=self._fetch_keys, args=[self.settings.lease_ms, want, self.token]
@@ -145,6 +153,8 @@ class QueueConsumer:
                 self._redis_failed("fetch", exc)
                 await backoff.sleep()
                 continue
+            finally:
+                self._fetching = False
             backoff.reset()
             self._redis_succeeded()
             self.fetched_once = True
@@ -288,7 +298,11 @@ class QueueConsumer:
             )
 
     async def report_progress(self, job: Job[Any], value: str) -> None:
-        await self.scripts.progress(keys=[self.keys.job(job.id)], args=[self.token, value])
+        # Progress is informative: a Redis hiccup must not fail the job reporting it.
+        try:
+            await self.scripts.progress(keys=[self.keys.job(job.id)], args=[self.token, value])
+        except CONNECTION_ERRORS as exc:
+            self._redis_failed("progress", exc)
 
     # --- acknowledging ---------------------------------------------------------------------
 
