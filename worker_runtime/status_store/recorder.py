@@ -1,0 +1,268 @@
+"""The worker side of the status store: an observer that buffers, and a task that flushes.
+
+The hot path only touches the in-memory buffer (no await, no I/O). A flush task writes the
+buffer every ``flush_seconds`` (sooner when it fills up); when the database is unreachable
+the batch goes back into the buffer and is retried with backoff, while jobs keep running.
+The outage shows in health (component ``status_store``) and in metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from worker_runtime.health import ComponentHealth
+from worker_runtime.observers import WorkerObserver
+from worker_runtime.reconnect import Backoff
+from worker_runtime.status_store.buffer import StatusBuffer
+from worker_runtime.status_store.store import StatusStore
+
+if TYPE_CHECKING:
+    from prometheus_client.metrics_core import Metric
+
+    from worker_runtime.processor import Job
+    from worker_runtime.worker import Worker
+
+log = structlog.get_logger("shoal.status_store")
+
+#: A flush starts early once this many jobs are buffered.
+EARLY_FLUSH_RECORDS = 5000
+#: How long `stop` keeps retrying the last writes before giving up (and saying so).
+FINAL_FLUSH_SECONDS = 10.0
+RESULT_SUMMARY_CHARS = 200
+
+
+def summarize(result: Any) -> str | None:
+    """A short, single-line summary of a job's result (never the whole thing)."""
+    if result is None:
+        return None
+    if isinstance(result, str):
+        text = result
+    else:
+        try:
+            text = json.dumps(result, default=str, separators=(",", ":"))
+        except (TypeError, ValueError):
+            text = repr(result)
+    if len(text) > RESULT_SUMMARY_CHARS:
+        text = text[: RESULT_SUMMARY_CHARS - 1] + "…"
+    return text
+
+
+def owner_of(data: Any, field: str) -> str | None:
+    """The owner id from the payload: a dict key or a model attribute named ``field``."""
+    value = data.get(field) if isinstance(data, dict) else getattr(data, field, None)
+    return None if value is None else str(value)
+
+
+class StatusRecorder(WorkerObserver):
+    """Observer + worker extension feeding a `StatusStore`."""
+
+    def __init__(
+        self,
+        store: StatusStore,
+        *,
+        owner_field: str | None = "userId",
+        dead_letters: bool = True,
+        flush_seconds: float = 0.5,
+        max_buffered: int = 100_000,
+    ) -> None:
+        self.store = store
+        self.owner_field = owner_field
+        self.persist_dead_letters = dead_letters
+        self.flush_seconds = flush_seconds
+        self.buffer = StatusBuffer(max_records=max_buffered)
+        self.worker_id: str | None = None
+        self.migrated = False
+        self.ok = True
+        self.last_error: str | None = None
+        self.written = 0
+        self.write_errors = 0
+        self._dead_letter_queues: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- hot path (no I/O, no await) -------------------------------------------------------
+
+    def job_started(self, job: Job[Any]) -> None:
+        self.buffer.started(job.queue, job.id, job.attempts_made, int(job.started_at * 1000))
+
+    def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
+        owner = owner_of(job.data, self.owner_field) if self.owner_field else None
+        self.buffer.changed(
+            job.queue,
+            job.id,
+            "completed",
+            job.attempt,
+            int(time.time() * 1000),
+            owner,
+            None,
+            None if result is None else summarize(result),
+        )
+        if len(self.buffer.entries) >= EARLY_FLUSH_RECORDS:
+            self._wake.set()
+
+    def job_failed(
+        self,
+        job: Job[Any],
+        *,
+        duration: float,
+        error: str,
+        error_type: str,
+        traceback: str,
+        outcome: str,
+        retry_delay_ms: int,
+    ) -> None:
+        owner = owner_of(job.data, self.owner_field) if self.owner_field else None
+        status = {"retry": "pending", "dead": "dead"}.get(outcome, "failed")
+        now_ms = int(time.time() * 1000)
+        self.buffer.changed(job.queue, job.id, status, job.attempt, now_ms, owner, error)
+        if outcome == "dead" and self.persist_dead_letters:
+            self.buffer.dead_letter(
+                (
+                    job.queue,
+                    job.id,
+                    job.raw,
+                    error,
+                    error_type,
+                    traceback,
+                    job.attempt,
+                    owner,
+                    now_ms,
+                )
+            )
+
+    def job_released(self, job: Job[Any]) -> None:
+        # Handed back unfinished: waiting again, no attempt charged.
+        self.buffer.changed(
+            job.queue, job.id, "pending", job.attempts_made, int(time.time() * 1000)
+        )
+
+    def jobs_stalled(self, queue: str, *, requeued: list[str], failed: list[str]) -> None:
+        now_ms = int(time.time() * 1000)
+        final = "dead" if queue in self._dead_letter_queues else "failed"
+        for job_id in requeued:
+            self.buffer.changed(queue, job_id, "pending", 0, now_ms, None, "stalled")
+        for job_id in failed:
+            self.buffer.changed(queue, job_id, final, 0, now_ms, None, "stalled too many times")
+
+    # --- extension -------------------------------------------------------------------------
+
+    async def start(self, worker: Worker) -> None:
+        self.worker_id = worker.id
+        self._dead_letter_queues = {
+            name for name, reg in worker.registrations.items() if reg.config.dead_letter
+        }
+        try:
+            await self.store.migrate()
+            self.migrated = True
+        except Exception as exc:  # the database may be down at start: retried by the loop
+            self._failed("migrate", exc)
+        self._task = asyncio.create_task(self._flush_loop(), name="shoal-status-store")
+
+    async def stop(self, worker: Worker) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        deadline = time.monotonic() + FINAL_FLUSH_SECONDS
+        backoff = Backoff(base=0.1, cap=1.0)
+        while len(self.buffer) and time.monotonic() < deadline:
+            if not await self.flush():
+                await asyncio.sleep(
+                    min(backoff.next_delay(), max(0.0, deadline - time.monotonic()))
+                )
+        if len(self.buffer):
+            log.error(
+                "status records not saved at shutdown",
+                records=len(self.buffer),
+                error=self.last_error,
+            )
+        await self.store.close()
+
+    async def _flush_loop(self) -> None:
+        backoff = Backoff(base=0.2, cap=10.0)
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_seconds):
+                    await self._wake.wait()
+            self._wake.clear()
+            if await self.flush():
+                backoff.reset()
+            else:
+                await asyncio.sleep(backoff.next_delay())
+
+    async def flush(self) -> bool:
+        """Write what is buffered; False (and everything kept) when the database failed."""
+        if not self.migrated:
+            try:
+                await self.store.migrate()
+            except Exception as exc:
+                self._failed("migrate", exc)
+                return False
+            self.migrated = True
+        entries, dead = self.buffer.take()
+        if not entries and not dead:
+            return True
+        try:
+            await self.store.write(entries, dead, worker_id=self.worker_id)
+        except Exception as exc:  # any database error: keep the batch, retry later
+            self.buffer.restore(entries, dead)
+            self._failed("write", exc)
+            return False
+        self.written += len(entries) + len(dead)
+        if not self.ok:
+            log.info("status store recovered", buffered=len(self.buffer))
+        self.ok = True
+        self.last_error = None
+        return True
+
+    def _failed(self, operation: str, exc: BaseException) -> None:
+        self.write_errors += 1
+        message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        if self.ok:
+            log.warning(
+                "status store unreachable; buffering",
+                operation=operation,
+                error=message,
+                buffered=len(self.buffer),
+            )
+        self.ok = False
+        self.last_error = message
+
+    # --- reporting (any thread) ------------------------------------------------------------
+
+    def health_component(self) -> ComponentHealth:
+        buffered, dropped = len(self.buffer), self.buffer.dropped
+        if self.ok and not dropped:
+            return ComponentHealth(name="status_store", ok=True, detail=f"{buffered} buffered")
+        detail = f"{self.last_error or 'ok'}; {buffered} buffered, {dropped} dropped"
+        return ComponentHealth(name="status_store", ok=False, detail=detail)
+
+    def collect_metrics(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "status_store_up", "1 while the last status store write succeeded", value=self.ok
+        )
+        yield GaugeMetricFamily(
+            "status_store_buffered_records",
+            "Status changes waiting to be written",
+            value=len(self.buffer),
+        )
+        yield CounterMetricFamily(
+            "status_store_written_records", "Status rows written", value=self.written
+        )
+        yield CounterMetricFamily(
+            "status_store_write_errors", "Failed status store writes", value=self.write_errors
+        )
+        yield CounterMetricFamily(
+            "status_store_dropped_records",
+            "Status changes dropped because the buffer was full",
+            value=self.buffer.dropped,
+        )
