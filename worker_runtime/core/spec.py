@@ -1,0 +1,721 @@
+"""The WorkerPool manifest as pydantic models: field names, bounds, defaults, cross-field rules.
+
+The one source for `shoal up`, the operator and the CRD: `worker_runtime.core.crd` renders the
+OpenAPI schema (CEL rules included) from these classes, so the three cannot drift apart.
+Attributes are snake_case; the wire (YAML, the API server) is camelCase through aliases.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
+
+from worker_runtime.core.backoff import Backoff, RetryPolicy
+from worker_runtime.core.keys import QUEUE_NAME_RE
+
+API_VERSION = "shoal.dev/v1alpha1"
+KIND = "WorkerPool"
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+APP_REF = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_.]*$"
+ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
+QUANTITY = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+# userinfo with a colon before the host: redis://user:secret@host, redis://:secret@host
+URL_WITH_PASSWORD = r"^rediss?://[^/@]*:[^/@]*@"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule across fields: checked here in Python and rendered as CEL into the CRD.
+
+    ``field`` is the wire name the error is reported on (the CEL ``fieldPath``); ``cel`` and
+    ``holds`` must say the same thing (tests/unit/core/test_crd.py checks examples of both).
+    """
+
+    field: str
+    message: str
+    cel: str
+    holds: Callable[[Any], bool]
+
+
+def _cel_rules(schema: dict[str, Any], cls: type[Any]) -> None:
+    """Put a model's rules into its JSON schema as Kubernetes CEL validations."""
+    rules = [r for r in getattr(cls, "rules", ()) if r.cel]
+    if rules:
+        schema["x-kubernetes-validations"] = [
+            {"rule": r.cel, "message": r.message, "fieldPath": f".{r.field}"} for r in rules
+        ]
+
+
+class _RuleChecked(BaseModel):
+    """Runs a model's ``rules`` after its fields validated; reports every broken rule at once."""
+
+    model_config = ConfigDict(json_schema_extra=_cel_rules)
+    rules: ClassVar[tuple[Rule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Self:
+        broken = [rule for rule in type(self).rules if not rule.holds(self)]
+        if broken:
+            raise PydanticCustomError(
+                "cross_field",
+                "{summary}",
+                {
+                    "summary": "; ".join(f"{r.field}: {r.message}" for r in broken),
+                    "problems": [(r.field, r.message) for r in broken],
+                },
+            )
+        return self
+
+
+class _Spec(_RuleChecked):
+    # strict: "10" is not an integer for the API server either, so not for us.
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+    )
+
+
+def _defaults_of(cls: type[BaseModel]) -> dict[str, Any]:
+    # The CRD default of a nested object is the whole object: the API server checks CEL rules
+    # against a default as written, before filling the defaults inside it.
+    return {"default": cls().model_dump(mode="json", by_alias=True, exclude_none=True)}
+
+
+def parse_quantity(text: str | int) -> Decimal:
+    """A Kubernetes resource quantity ("100m", "1.5Gi", "2e3", 4) as a number."""
+    if isinstance(text, int):
+        return Decimal(text)
+    if len(text) > 64 or not re.fullmatch(QUANTITY, text):
+        raise ValueError(f"{text!r} is not a quantity (e.g. 100m, 0.5, 128Mi, 2Gi)")
+    binary = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+    decimal = {"n": "1e-9", "u": "1e-6", "m": "1e-3", "k": "1e3", "M": "1e6", "G": "1e9"}
+    decimal |= {"T": "1e12", "P": "1e15", "E": "1e18"}
+    if text[-2:] in binary:
+        return Decimal(text[:-2]) * binary[text[-2:]]
+    if text[-1] in decimal:
+        return Decimal(text[:-1]) * Decimal(decimal[text[-1]])
+    try:
+        return Decimal(text)  # plain number or exponent form
+    except InvalidOperation as exc:  # pragma: no cover - the pattern already ruled this out
+        raise ValueError(f"{text!r} is not a quantity") from exc
+
+
+def _quantity(value: object) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError("must be a quantity string such as 100m or 128Mi, or an integer")
+    parse_quantity(value)
+    return value
+
+
+Quantity = Annotated[
+    str | int,
+    PlainValidator(_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "pattern": QUANTITY,
+            "maxLength": 64,
+            "x-kubernetes-int-or-string": True,
+        }
+    ),
+]
+QueueName = Annotated[str, Field(pattern=QUEUE_NAME_RE.pattern, max_length=63)]
+
+
+class SecretKeyRef(_Spec):
+    """A key of a Secret in the pool's namespace."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Secret name.")
+    key: str = Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="Key in it.")
+
+
+class RedisSpec(_Spec):
+    """Where the pool's queues live. Secrets by reference only, never inline."""
+
+    url: str | None = Field(
+        None,
+        max_length=2048,
+        pattern=r"^rediss?://\S+$",
+        description="redis:// or rediss:// URL without a password. Exclusive with host.",
+    )
+    host: str | None = Field(
+        None, max_length=253, pattern=r"^[A-Za-z0-9_.:\[\]-]+$", description="Redis host."
+    )
+    port: int | None = Field(None, ge=1, le=65535, description="With host; default 6379.")
+    db: int | None = Field(None, ge=0, le=1023, description="With host; default 0.")
+    username: str | None = Field(
+        None, max_length=256, pattern=r"^\S+$", description="ACL user (not secret)."
+    )
+    password_secret_ref: SecretKeyRef | None = Field(None, description="Secret with the password.")
+    tls: bool = Field(False, description="Use TLS (a rediss:// URL implies it).")
+    ca_secret_ref: SecretKeyRef | None = Field(
+        None, description="Secret with a PEM CA bundle to verify the server's TLS certificate."
+    )
+
+    def uses_tls(self) -> bool:
+        return self.tls or (self.url or "").startswith("rediss://")
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "url",
+            "set exactly one of url or host",
+            "has(self.url) != has(self.host)",
+            lambda s: (s.url is None) != (s.host is None),
+        ),
+        Rule(
+            "url",
+            "must not carry a password; put it in a Secret and use passwordSecretRef",
+            f"!has(self.url) || !self.url.matches('{URL_WITH_PASSWORD}')",
+            lambda s: s.url is None or not re.match(URL_WITH_PASSWORD, s.url),
+        ),
+        Rule(
+            "port",
+            "only with host (with url, the port goes in the url)",
+            "!has(self.port) || has(self.host)",
+            lambda s: s.port is None or s.host is not None,
+        ),
+        Rule(
+            "db",
+            "only with host (with url, the database goes in the url path)",
+            "!has(self.db) || has(self.host)",
+            lambda s: s.db is None or s.host is not None,
+        ),
+        Rule(
+            "tls",
+            "a redis:// url has no TLS; use a rediss:// url",
+            "!(has(self.tls) && self.tls && has(self.url) && self.url.startsWith('redis://'))",
+            lambda s: not (s.tls and (s.url or "").startswith("redis://")),
+        ),
+        Rule(
+            "caSecretRef",
+            "needs tls: true or a rediss:// url",
+            "!has(self.caSecretRef) || (has(self.tls) && self.tls)"
+            " || (has(self.url) && self.url.startsWith('rediss://'))",
+            lambda s: s.ca_secret_ref is None or s.uses_tls(),
+        ),
+    )
+
+
+class BackoffSpec(Backoff, _RuleChecked):
+    """The delay between attempts (the runtime's Backoff, with the manifest's bounds)."""
+
+    model_config = ConfigDict(strict=True)
+
+    type: Literal["fixed", "exponential"] = Field(
+        "exponential", description="fixed: always delaySeconds; exponential: doubles each time."
+    )
+    delay_seconds: float = Field(
+        1.0, ge=0, le=86400, alias="delaySeconds", description="First retry delay."
+    )
+    max_delay_seconds: float = Field(
+        300.0, ge=0, le=86400, alias="maxDelaySeconds", description="Cap on the delay."
+    )
+    jitter: bool = Field(True, description="Spread retries uniformly over [delay/2, delay].")
+
+    @model_validator(mode="after")
+    def _max_not_below_delay(self) -> Self:
+        return self  # replaced by the rule below, which names the field in its error
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "maxDelaySeconds",
+            "must be >= delaySeconds",
+            "self.maxDelaySeconds >= self.delaySeconds",
+            lambda s: s.max_delay_seconds >= s.delay_seconds,
+        ),
+    )
+
+
+class RetrySpec(RetryPolicy):
+    """Attempts in total (1 = no retry) and the backoff between them."""
+
+    model_config = ConfigDict(strict=True)
+
+    attempts: int = Field(3, ge=1, le=1000, description="Attempts in total; 1 = no retry.")
+    backoff: BackoffSpec = Field(
+        default_factory=BackoffSpec, json_schema_extra=_defaults_of(BackoffSpec)
+    )
+
+
+class RateLimit(_Spec):
+    """At most max jobs started per perSeconds, across all workers of a queue."""
+
+    max: int = Field(ge=1, le=1_000_000, description="Jobs per window.")
+    per_seconds: float = Field(1.0, gt=0, le=86400, description="Window length in seconds.")
+
+
+class ScalingPolicy(_Spec):
+    """One rate limit on scaling, as in the HPA: change by at most value per periodSeconds."""
+
+    type: Literal["Pods", "Percent"] = Field(description="Pods: a count; Percent: of replicas.")
+    value: int = Field(ge=1, le=10000, description="Pods or percent allowed per period.")
+    period_seconds: int = Field(ge=1, le=1800, description="Window the limit applies to.")
+
+
+class ScalingRules(_Spec):
+    """Rate policies for one direction. No policies: no limit beyond stabilisation."""
+
+    policies: list[ScalingPolicy] = Field(
+        default_factory=list, max_length=10, description="Limits; selectPolicy picks one."
+    )
+    select_policy: Literal["Max", "Min", "Disabled"] = Field(
+        "Max", description="Max: the policy allowing most change; Min: least; Disabled: never."
+    )
+
+
+class Scaling(_Spec):
+    """How many workers run: Auto sizes from the queue; Manual uses spec.replicas."""
+
+    mode: Literal["Auto", "Manual"] = Field("Auto", description="Auto or Manual.")
+    min_replicas: int = Field(0, ge=0, le=10000, description="Floor; 0 allows scale to zero.")
+    max_replicas: int = Field(20, ge=1, le=10000, description="Ceiling.")
+    target_drain_seconds: int = Field(
+        30, ge=1, le=86400, description="Size so the backlog drains within this time."
+    )
+    target_backlog_per_replica: int | None = Field(
+        None, ge=1, le=1_000_000, description="KEDA's simple rule instead: backlog / this."
+    )
+    activation_backlog: int = Field(
+        1, ge=1, le=1_000_000, description="Jobs waiting that wake a pool from zero."
+    )
+    scale_up_stabilization_seconds: int = Field(
+        0, ge=0, le=3600, description="Scale up to the lowest recommendation of this window."
+    )
+    scale_down_stabilization_seconds: int = Field(
+        120, ge=0, le=3600, description="Scale down to the highest recommendation of this window."
+    )
+    cooldown_seconds: int = Field(
+        60, ge=0, le=86400, description="Idle time (nothing waiting or running) before zero."
+    )
+    scale_up: ScalingRules = Field(
+        default_factory=ScalingRules, json_schema_extra=_defaults_of(ScalingRules)
+    )
+    scale_down: ScalingRules = Field(
+        default_factory=ScalingRules, json_schema_extra=_defaults_of(ScalingRules)
+    )
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "maxReplicas",
+            "must be >= minReplicas",
+            "self.minReplicas <= self.maxReplicas",
+            lambda s: s.min_replicas <= s.max_replicas,
+        ),
+    )
+
+
+class KeyRef(_Spec):
+    """A key of a Secret or ConfigMap."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Object name.")
+    key: str = Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="Key in it.")
+    optional: bool | None = Field(None, description="Start even if it is missing.")
+
+
+class FieldRef(_Spec):
+    """A field of the pod, e.g. metadata.name (the downward API)."""
+
+    field_path: str = Field(max_length=256, description="e.g. metadata.name.")
+    api_version: str | None = Field(None, max_length=64, description="Default v1.")
+
+
+class EnvVarSource(_Spec):
+    """Where an env var's value comes from; exactly one."""
+
+    secret_key_ref: KeyRef | None = Field(None, description="A key of a Secret.")
+    config_map_key_ref: KeyRef | None = Field(None, description="A key of a ConfigMap.")
+    field_ref: FieldRef | None = Field(None, description="A field of the pod.")
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "secretKeyRef",
+            "set exactly one of secretKeyRef, configMapKeyRef or fieldRef",
+            "[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef)]"
+            ".filter(x, x).size() == 1",
+            lambda s: [s.secret_key_ref, s.config_map_key_ref, s.field_ref].count(None) == 2,
+        ),
+    )
+
+
+class EnvVar(_Spec):
+    """An environment variable of the worker container."""
+
+    name: str = Field(max_length=256, pattern=ENV_NAME, description="Variable name.")
+    value: str | None = Field(None, max_length=32768, description="Literal value.")
+    value_from: EnvVarSource | None = Field(None, description="Value from a Secret, ...")
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "value",
+            "set value or valueFrom, not both",
+            "!(has(self.value) && has(self.valueFrom))",
+            lambda s: s.value is None or s.value_from is None,
+        ),
+        Rule(
+            "value",
+            "REDIS_PASSWORD never inline; use valueFrom.secretKeyRef or redis.passwordSecretRef",
+            "self.name != 'REDIS_PASSWORD' || !has(self.value)",
+            lambda s: s.name != "REDIS_PASSWORD" or s.value is None,
+        ),
+    )
+
+
+class Toleration(_Spec):
+    """A pod toleration, as in the pod spec."""
+
+    key: str | None = Field(None, max_length=316, description="Taint key; empty: all.")
+    operator: Literal["Exists", "Equal"] = Field("Equal", description="Exists or Equal.")
+    value: str | None = Field(None, max_length=63, description="Taint value (Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="Taint effect; empty: all."
+    )
+    toleration_seconds: int | None = Field(None, ge=0, description="NoExecute: stay this long.")
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "value",
+            "must be empty when operator is Exists",
+            "self.operator != 'Exists' || !has(self.value) || self.value == ''",
+            lambda s: s.operator != "Exists" or not s.value,
+        ),
+        Rule(
+            "operator",
+            "must be Exists when key is empty",
+            "(has(self.key) && self.key != '') || self.operator == 'Exists'",
+            lambda s: bool(s.key) or s.operator == "Exists",
+        ),
+        Rule(
+            "tolerationSeconds",
+            "only with effect NoExecute",
+            "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+            lambda s: s.toleration_seconds is None or s.effect == "NoExecute",
+        ),
+    )
+
+
+def _requests_within_limits(s: Resources) -> bool:
+    return all(
+        parse_quantity(v) <= parse_quantity(s.limits[k])
+        for k, v in s.requests.items()
+        if k in s.limits
+    )
+
+
+class Resources(_Spec):
+    """Compute resources of the worker container."""
+
+    requests: dict[str, Quantity] = Field(
+        default_factory=dict, max_length=16, description="e.g. {cpu: 100m, memory: 128Mi}."
+    )
+    limits: dict[str, Quantity] = Field(
+        default_factory=dict, max_length=16, description="e.g. {memory: 512Mi}."
+    )
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "requests",
+            "each request must be <= its limit",
+            "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits)"
+            " || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k])))"
+            " <= 0)",
+            _requests_within_limits,
+        ),
+    )
+
+
+class LocalObjectReference(_Spec):
+    """An object in the pool's namespace, by name."""
+
+    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Object name.")
+
+
+def _no_duplicates(key: Callable[[Any], str]) -> AfterValidator:
+    # No CEL needed: list-type set/map makes the API server refuse duplicates itself.
+    def check(items: list[Any]) -> list[Any]:
+        seen: set[str] = set()
+        for k in map(key, items):
+            if k in seen:
+                raise ValueError(f"duplicate {k!r}")
+            seen.add(k)
+        return items
+
+    return AfterValidator(check)
+
+
+class WorkerPoolSpec(_Spec):
+    """What to run, from which queues, and how many workers."""
+
+    image: str = Field(
+        min_length=1, max_length=1024, pattern=r"^\S+$", description="Worker image (required)."
+    )
+    app: str | None = Field(
+        None,
+        max_length=512,
+        pattern=APP_REF,
+        description="module:attribute `shoal worker` runs; default: the image's entry point.",
+    )
+    queues: Annotated[list[QueueName], _no_duplicates(str)] = Field(
+        min_length=1,
+        max_length=32,
+        description="Queues the workers take jobs from (required).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    concurrency: int = Field(5, ge=1, le=10000, description="Jobs at once per queue per worker.")
+    max_jobs_per_worker: int = Field(
+        50, ge=1, le=100_000, description="In-flight cap across the pod's queues."
+    )
+    timeout_seconds: int = Field(
+        300, ge=1, le=86400, description="Per job; also the pod's termination grace period."
+    )
+    retry: RetrySpec = Field(default_factory=RetrySpec, json_schema_extra=_defaults_of(RetrySpec))
+    rate_limit: RateLimit | None = Field(None, description="Global rate limit of each queue.")
+    redis: RedisSpec | None = Field(None, description="Default: the operator's Redis.")
+    scaling: Scaling = Field(default_factory=Scaling, json_schema_extra=_defaults_of(Scaling))
+    replicas: int | None = Field(
+        None, ge=0, le=10000, description="Manual mode only (the scale subresource); default 1."
+    )
+    resources: Resources | None = Field(None, description="requests and limits of each worker.")
+    env: Annotated[list[EnvVar], _no_duplicates(lambda e: e.name)] = Field(
+        default_factory=list,
+        max_length=256,
+        description="Extra environment variables of the worker container.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    node_selector: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Node labels the pods must match."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=64, description="Taints the pods tolerate."
+    )
+    service_account_name: str = Field(
+        "", max_length=253, pattern=f"^$|{DNS_SUBDOMAIN}", description="Default: the namespace's."
+    )
+    image_pull_policy: Literal["Always", "IfNotPresent", "Never"] | None = Field(
+        None, description="Default: Kubernetes' rule (Always for :latest, else IfNotPresent)."
+    )
+    image_pull_secrets: list[LocalObjectReference] = Field(
+        default_factory=list, max_length=16, description="Secrets for a private registry."
+    )
+
+    def per_replica_capacity(self) -> int:
+        """Jobs one worker runs at once: concurrency per queue, capped by maxJobsPerWorker."""
+        return min(self.concurrency * len(self.queues), self.max_jobs_per_worker)
+
+    def manual_replicas(self) -> int:
+        return 1 if self.replicas is None else self.replicas
+
+
+class ObjectMeta(BaseModel):
+    """The parts of metadata Shoal reads; the API server's own fields are ignored."""
+
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, alias_generator=to_camel, validate_by_name=True
+    )
+
+    # <= 63: the pool's name is also the value of the shoal.dev/pool label.
+    name: str = Field(max_length=63, pattern=DNS_LABEL)
+    namespace: str | None = Field(None, max_length=63, pattern=DNS_LABEL)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    generation: int | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+
+
+_STATUS_CONFIG = ConfigDict(
+    extra="ignore",
+    frozen=True,
+    alias_generator=to_camel,
+    validate_by_name=True,
+    serialize_by_alias=True,
+)
+
+
+class Condition(BaseModel):
+    """One condition: Ready, Scaling or Degraded."""
+
+    model_config = _STATUS_CONFIG
+
+    type: Literal["Ready", "Scaling", "Degraded"] = Field(description="Condition type.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(
+        max_length=1024,
+        pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$",
+        description="CamelCase reason.",
+    )
+    message: str = Field("", max_length=32768, description="Human-readable detail.")
+    observed_generation: int | None = Field(None, ge=0, description="Generation it describes.")
+    last_transition_time: datetime | None = Field(None, description="When status last changed.")
+
+
+class WorkerPoolStatus(BaseModel):
+    """Written by the operator (and `shoal up`); read by people, HPAs and the scale subresource."""
+
+    model_config = _STATUS_CONFIG
+
+    replicas: int | None = Field(None, ge=0, description="Pods that exist.")
+    ready_replicas: int | None = Field(None, ge=0, description="Pods ready.")
+    desired_replicas: int | None = Field(None, ge=0, description="The autoscaler's last decision.")
+    backlog: int | None = Field(None, ge=0, description="Waiting + due delayed jobs, all queues.")
+    in_flight: int | None = Field(None, ge=0, description="Jobs running.")
+    oldest_job_age_seconds: float | None = Field(None, ge=0, description="Oldest waiting job.")
+    selector: str | None = Field(None, description="Label selector of the pool's pods.")
+    last_scale_time: datetime | None = Field(None, description="When replicas last changed.")
+    last_scale_reason: str | None = Field(None, description="Why, in one line.")
+    observed_generation: int | None = Field(None, ge=0, description="Spec generation seen.")
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        description="Ready, Scaling and Degraded.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+class WorkerPool(BaseModel):
+    """A pool of workers for some queues: the `WorkerPool` custom resource."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        validate_by_name=True,
+        serialize_by_alias=True,
+    )
+
+    api_version: Literal["shoal.dev/v1alpha1"] = "shoal.dev/v1alpha1"
+    kind: Literal["WorkerPool"] = "WorkerPool"
+    metadata: ObjectMeta
+    spec: WorkerPoolSpec
+    status: WorkerPoolStatus | None = None
+
+    def to_manifest(self) -> dict[str, Any]:
+        """The wire form: camelCase, no unset optional fields."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class ManifestError(ValueError):
+    """A manifest that is not a valid WorkerPool; ``problems`` holds (path, message) pairs.
+
+    str() is one line naming every bad field, e.g.
+    ``invalid WorkerPool: spec.scaling.maxReplicas: must be >= minReplicas; spec.image: required``.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("invalid WorkerPool: " + "; ".join(f"{p}: {m}" for p, m in problems))
+
+
+def load_workerpool(source: str | bytes | dict[str, Any]) -> WorkerPool:
+    """Parse and validate a manifest (YAML/JSON text or a mapping); raise ManifestError."""
+    import yaml  # parsing text is not I/O; imported here so the models stay cheap to import
+
+    data: object = source
+    if isinstance(source, str | bytes):
+        try:
+            docs = [d for d in yaml.safe_load_all(source) if d is not None]
+        except yaml.YAMLError as exc:
+            raise ManifestError(
+                [("manifest", " ".join(f"not valid YAML: {exc}".split()))]
+            ) from None
+        if len(docs) != 1:
+            raise ManifestError([("manifest", f"expected one YAML document, found {len(docs)}")])
+        data = docs[0]
+    if not isinstance(data, dict):
+        raise ManifestError([("manifest", f"expected a mapping, got {type(data).__name__}")])
+    try:
+        return WorkerPool.model_validate(data, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        raise ManifestError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
+    """pydantic's errors as (manifest path, short message), one per bad field."""
+    problems: list[tuple[str, str]] = []
+    for error in exc.errors(include_url=False):
+        path = _path(error["loc"])
+        if error["type"] == "cross_field":
+            for field, message in error["ctx"]["problems"]:
+                problems.append((f"{path}.{field}" if path else field, message))
+        else:
+            problems.append((path or "manifest", _message(error)))
+    return problems
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
+    return path
+
+
+_TYPE_NAMES = {
+    "int_type": "an integer",
+    "float_type": "a number",
+    "string_type": "a string",
+    "bool_type": "true or false",
+    "dict_type": "a mapping",
+    "list_type": "a list",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+}
+_BOUNDS = {
+    "greater_than_equal": ">=",
+    "greater_than": ">",
+    "less_than_equal": "<=",
+    "less_than": "<",
+}
+
+
+def _message(error: Any) -> str:
+    kind, ctx = error["type"], error.get("ctx", {})
+    got = repr(error["input"])
+    got = got if len(got) <= 40 else got[:37] + "..."
+    if kind == "missing":
+        return "required"
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind in _TYPE_NAMES:
+        return f"must be {_TYPE_NAMES[kind]} (got {got})"
+    if kind in _BOUNDS:
+        limit = next(iter(ctx.values()))
+        return f"must be {_BOUNDS[kind]} {limit:g} (got {got})"
+    if kind == "literal_error":
+        return f"must be {ctx['expected']} (got {got})"
+    if kind == "string_pattern_mismatch":
+        return f"{got} does not match {ctx['pattern']}"
+    if kind == "string_too_short":
+        return "must not be empty" if ctx["min_length"] == 1 else error["msg"]
+    if kind == "string_too_long":
+        return f"must be at most {ctx['max_length']} characters"
+    if kind == "too_short":
+        return f"needs at least {ctx['min_length']} item(s)"
+    if kind == "too_long":
+        return f"allows at most {ctx['max_length']} items"
+    message: str = error["msg"]
+    return message.removeprefix("Value error, ")
