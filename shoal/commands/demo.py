@@ -1,60 +1,118 @@
-"""`shoal demo`: a private Redis, the demo processor and a producer, with live counts."""
+"""`shoal demo`: a local pool that wakes on bursts of jobs, scales up, and returns to zero."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import time
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 import click
 
-from worker_runtime.demo import DEMO_QUEUE, app
-from worker_runtime.embedded_redis import EmbeddedRedis, EmbeddedRedisError
-from worker_runtime.queue import Queue
-from worker_runtime.worker import Worker
+from worker_runtime.embedded_redis import EmbeddedRedisError
+from worker_runtime.supervisor.demo import DEMO_MANIFEST, run_demo
+from worker_runtime.supervisor.redis_target import RedisTarget
+from worker_runtime.supervisor.run_local import redis_for
+from worker_runtime.supervisor.supervisor import SupervisorOptions
+from worker_runtime.supervisor.view import OutputMode, open_view
+
+
+def note(message: str) -> None:
+    click.echo(f"shoal demo: {message}", err=True)
 
 
 @click.command()
-@click.option("--jobs", type=click.IntRange(1, 1_000_000), default=2000, show_default=True)
-@click.option("--job-ms", type=click.IntRange(0, 60_000), default=20, show_default=True)
-@click.option("--concurrency", type=click.IntRange(1, 10_000), default=50, show_default=True)
-@click.option("--redis-url", envvar="REDIS_URL", default=None,
-              help="Use this Redis instead of starting a private one.")  # fmt: skip
-def command(jobs: int, job_ms: int, concurrency: int, redis_url: str | None) -> None:
-    """Run the demo: enqueue JOBS sleep jobs and watch a worker drain them."""
-    with contextlib.ExitStack() as stack:
-        if redis_url is None:
-            try:
-                redis_url = stack.enter_context(EmbeddedRedis()).url
-            except EmbeddedRedisError as exc:
-                raise click.ClickException(str(exc)) from None
-            click.echo(f"started a private Redis at {redis_url}")
-        asyncio.run(_demo(redis_url, jobs=jobs, job_ms=job_ms, concurrency=concurrency))
-
-
-async def _demo(redis_url: str, *, jobs: int, job_ms: int, concurrency: int) -> None:
-    worker = Worker(redis_url=redis_url, concurrency=concurrency, worker_id=f"demo-{os.getpid()}")
-    for processor in app:
-        worker.register(processor)
-    async with Queue(DEMO_QUEUE, redis_url=redis_url) as queue:
-        await queue.purge_dead()
-        start = time.perf_counter()
-        await queue.enqueue_many([{"ms": job_ms}] * jobs)
-        click.echo(f"enqueued {jobs} jobs of {job_ms} ms on queue {DEMO_QUEUE!r}")
-        await worker.start()
-        try:
-            while True:
-                counts = await queue.counts()
-                click.echo(
-                    f"{time.perf_counter() - start:6.1f}s  waiting {counts['waiting']:>6}  "
-                    f"active {counts['active']:>4}  completed {counts['completed']:>7}  "
-                    f"dead {counts['dead']}"
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Jobs in all, enqueued in three bursts.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(0, 600),
+    default=10.0,
+    show_default=True,
+    help="Seconds the bursts are spread over.",
+)
+@click.option(
+    "--job-ms",
+    type=click.IntRange(0, 60_000),
+    default=200,
+    show_default=True,
+    help="How long each job sleeps.",
+)
+@click.option("--max-replicas", type=click.IntRange(1, 64), default=4, show_default=True)
+@click.option(
+    "--redis-url",
+    envvar="REDIS_URL",
+    default=None,
+    show_envvar=True,
+    help="Use this Redis instead of starting a private one.",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["auto", "live", "json"]),
+    default="auto",
+    show_default=True,
+    help="live view, or JSON lines (auto: live on a terminal).",
+)
+def command(
+    jobs: int,
+    duration: float,
+    job_ms: int,
+    max_replicas: int,
+    redis_url: str | None,
+    output: OutputMode,
+) -> None:
+    """Run the demo pool (worker_runtime.demo:app, 0..N workers) against bursts of jobs."""
+    target = RedisTarget(redis_url, "REDIS_URL" if redis_url else "private")
+    log_dir = Path(tempfile.mkdtemp(prefix="shoal-demo-"))
+    # Workers keep their job-status database with their logs, not in the current directory.
+    options = SupervisorOptions(
+        extra_env={"STATUS_STORE_URL": f"sqlite+aiosqlite:///{log_dir / 'status.db'}"}
+    )
+    scaling = DEMO_MANIFEST["spec"]["scaling"]
+    # Room for the work itself at full size, plus the way back down to zero.
+    work = jobs * job_ms / 1000 / (max_replicas * DEMO_MANIFEST["spec"]["concurrency"])
+    back_to_zero = scaling["scaleDownStabilizationSeconds"] + scaling["cooldownSeconds"]
+    deadline = duration + work + back_to_zero + 60
+    try:
+        with redis_for(
+            target, started=lambda url: note(f"started a private Redis at {url}")
+        ) as url:
+            note(
+                f"{jobs:,} jobs of {job_ms} ms in bursts over {duration:g} s on queue 'demo', "
+                f"0..{max_replicas} workers; worker logs in {log_dir}"
+            )
+            with open_view(output, title="shoal demo") as view:
+                result = asyncio.run(
+                    run_demo(
+                        redis_url=url,
+                        jobs=jobs,
+                        duration=duration,
+                        job_ms=job_ms,
+                        max_replicas=max_replicas,
+                        log_dir=log_dir,
+                        view=view,
+                        options=options,
+                        deadline_seconds=deadline,
+                    )
                 )
-                if counts["waiting"] == counts["active"] == counts["delayed"] == 0:
-                    break
-                await asyncio.sleep(0.5)  # refresh rate of the display
-        finally:
-            await worker.stop()
-        elapsed = time.perf_counter() - start
-        click.echo(f"drained {jobs} jobs in {elapsed:.1f}s ({jobs / elapsed:,.0f} jobs/s)")
+                s = result.summary
+                if result.timed_out:
+                    message = f"demo: not back to zero workers within {deadline:.0f} s"
+                else:
+                    message = (
+                        f"demo: {result.completed:,} jobs done; workers 0 -> {s.peak_replicas} "
+                        f"-> 0 in {s.seconds:.1f} s ({s.crashes} crashes)"
+                    )
+                view.summary(s.model_copy(update={"jobs": result.completed, "message": message}))
+    except EmbeddedRedisError as exc:
+        raise click.ClickException(str(exc)) from None
+    if result.timed_out or s.kills:
+        note(f"worker logs kept in {log_dir}")
+        sys.exit(1)
+    shutil.rmtree(log_dir, ignore_errors=True)

@@ -1,0 +1,46 @@
+"""Which Redis a local pool uses, and what the manifest asks that cannot be done locally (pure).
+
+Order: ``--redis-url`` (this run's explicit choice), the manifest's ``spec.redis``, then
+``REDIS_URL`` (like the operator's default Redis, for pools that name none); with none of
+them, the caller starts a private Redis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from worker_runtime.core.spec import RedisSpec
+from worker_runtime.core.worker_env import redis_url_of
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTarget:
+    url: str | None  # None: start a private Redis
+    source: str  # "--redis-url", "spec.redis", "REDIS_URL" or "private"
+    warnings: list[str] = field(default_factory=list)
+
+
+def choose_redis(
+    spec_redis: RedisSpec | None,
+    *,
+    flag: str | None,
+    env_url: str | None,
+    env_password: str | None,
+) -> RedisTarget:
+    if flag:
+        return RedisTarget(flag, "--redis-url")
+    if spec_redis is not None:
+        warnings = []
+        if spec_redis.password_secret_ref is not None and not env_password:
+            warnings.append(
+                "spec.redis.passwordSecretRef: Secrets are not read locally; "
+                "set REDIS_PASSWORD in the environment"
+            )
+        if spec_redis.ca_secret_ref is not None:
+            warnings.append(
+                "spec.redis.caSecretRef: not read locally; the system's CA bundle verifies TLS"
+            )
+        return RedisTarget(redis_url_of(spec_redis, default=None), "spec.redis", warnings)
+    if env_url:
+        return RedisTarget(env_url, "REDIS_URL")
+    return RedisTarget(None, "private")
