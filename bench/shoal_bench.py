@@ -222,7 +222,7 @@ async def enqueue_bulk(args: argparse.Namespace) -> None:
 
 async def latency_producer(args: argparse.Namespace) -> None:
     latencies_ms: list[float] = []
-    client = aioredis.Redis.from_url(args.redis_url)
+    client = aioredis.Redis.from_url(args.redis_url, decode_responses=True)
     async with Queue(args.queue, redis_url=args.redis_url) as queue:
         for seq in range(args.warmup + args.samples):
             sent = time.monotonic_ns()
@@ -230,7 +230,7 @@ async def latency_producer(args: argparse.Namespace) -> None:
             reply = await client.blpop([STARTED_KEY], timeout=30)
             if reply is None:
                 raise SystemExit(f"probe job {seq} did not start within 30 s")
-            got_seq, started = reply[1].decode().split()
+            got_seq, started = str(reply[1]).split()
             if int(got_seq) != seq:
                 raise SystemExit(f"probe {seq}: the worker reported job {got_seq}")
             if seq >= args.warmup:

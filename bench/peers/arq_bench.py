@@ -165,7 +165,8 @@ async def latency_producer(args: argparse.Namespace) -> None:
         reply = await redis.blpop([STARTED_KEY], timeout=30)
         if reply is None:
             raise SystemExit(f"probe job {seq} did not start within 30 s")
-        got_seq, started = reply[1].decode().split()
+        raw = reply[1]
+        got_seq, started = (raw.decode() if isinstance(raw, bytes) else raw).split()
         if int(got_seq) != seq:
             raise SystemExit(f"probe {seq}: the worker reported job {got_seq}")
         if seq >= args.warmup:
