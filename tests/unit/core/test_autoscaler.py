@@ -98,6 +98,14 @@ class Driver:
 
 # -- sizing from a settled state: (case, spec, load, replicas before, replicas after, reason) ----
 SIZING = [
+    (
+        "the docs' example",
+        pool(),
+        Load(rate=41, duration=0.3, waiting=1200, in_flight=12),
+        3,
+        3,
+        "backlog 1200, 41 jobs/s arriving, drain in 30 s -> 3",
+    ),
     ("steady", pool(), Load(rate=41, duration=0.5, in_flight=20), 3, 3, "41 jobs/s arriving"),
     (
         "burst on top of steady",
