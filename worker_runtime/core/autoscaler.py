@@ -126,7 +126,9 @@ def _recommend(
         # the drain horizon, though: a 30 s burst of 5 jobs/s of 2-minute jobs is 150 jobs,
         # not 600 slots. The work running now (smoothed) is a fact and needs no headroom.
         arriving = rate * min(duration, drain) / TARGET_UTILISATION
-        slots = max(arriving, r.in_flight or 0.0) + q.backlog * min(duration, drain) / drain
+        # Behind schedule (the oldest job has waited part of the target): drain the rest faster.
+        left = max(drain - q.oldest_waiting_age_seconds, drain / 4)
+        slots = max(arriving, r.in_flight or 0.0) + q.backlog * min(duration, left) / left
         slots = max(slots, float(q.in_flight))
         total_slots += slots
         arrival += rate

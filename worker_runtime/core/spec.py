@@ -50,7 +50,8 @@ class Rule:
     """A rule across fields: checked here in Python and rendered as CEL into the CRD.
 
     ``field`` is the wire name the error is reported on (the CEL ``fieldPath``); ``cel`` and
-    ``holds`` must say the same thing (tests/unit/core/test_crd.py checks examples of both).
+    ``holds`` must say the same thing. test_crd.py checks every rule reaches the CRD; the broken
+    manifests of test_spec.py are the cases to replay against an API server.
     """
 
     field: str

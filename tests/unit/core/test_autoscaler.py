@@ -184,6 +184,21 @@ def test_sizing(spec: WorkerPoolSpec, load: Load, before: int, after: int, reaso
     assert "\n" not in decision.reason
 
 
+def test_a_backlog_behind_schedule_drains_faster() -> None:
+    """Jobs that already waited most of the target leave less time: more workers."""
+
+    def replicas(age: float) -> int:
+        driver = Driver(pool(), Load(rate=0, duration=0.5, waiting=1100))
+        driver.warm()
+        obs = replace(driver.loads[0].observe(), oldest_waiting_age_seconds=age)
+        current = Observations(current_replicas=driver.replicas, queues=(obs,))
+        return decide(driver.spec, current, driver.history, driver.now + TICK).replicas
+
+    assert replicas(0) == 2  # 1100 x 0.5 / 30 = 18 slots
+    assert replicas(15) == 4  # 15 s left: 37 slots
+    assert replicas(300) == 8  # never less than a quarter of the target: 7.5 s, 73 slots
+
+
 def test_a_hot_queue_is_sized_by_its_own_slots_per_worker() -> None:
     """3 queues x 10 slots capped at 25 per worker: one busy queue still gets 10 per worker."""
     spec = pool(queues=("a", "b", "c"), maxJobsPerWorker=25)
