@@ -1,0 +1,271 @@
+"""The autoscaling loop: one pass over all pools per tick, one Redis read per Redis server.
+
+Each tick: pools are grouped by the Redis they use; ``observe_pools`` reads every queue of a
+group in one pipelined round trip (plus one heartbeat read); ``decide`` sizes each pool from
+its observations and its History (kept here, in memory); replicas are applied only when they
+change, status only when it changes. A thousand idle pools cost one Redis read and no API call.
+
+A History starts with the pool's current size as a recommendation, so after a restart the
+scale-down window must pass again before anything shrinks: a restart never changes replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from shoal_operator.conditions import Problem, StatusFacts, pool_status, status_patch
+from shoal_operator.deletion_cost import busy_pods, cost_changes, deletion_costs, safe_target
+from shoal_operator.events import EventRecorder
+from shoal_operator.kube import ApiError, KubeApi, deployment_path, pods_path
+from shoal_operator.kube import workerpool_status_path as status_path
+from shoal_operator.reconciler import Reconciler
+from shoal_operator.redis_clients import RedisClients, RedisConfigError, RedisTarget
+from shoal_operator.render import (
+    DELETION_COST_ANNOTATION,
+    SCALER_FIELD_MANAGER,
+    replicas_patch,
+    selector_string,
+)
+from shoal_operator.settings import OperatorSettings
+from shoal_operator.state import PoolState, Registry, workload_of
+from shoal_operator.telemetry import Telemetry, logger
+from worker_runtime.core.autoscaler import decide
+from worker_runtime.core.observations import History, Observations, Recommendation
+from worker_runtime.pool_observer import PoolQuery, observe_pools
+
+log = logger("shoal.operator.scaling")
+
+
+def seeded_history(current: int, now: float) -> History:
+    """An empty History that remembers the current size, so nothing shrinks at once."""
+    return History(recommendations=(Recommendation(now, current),))
+
+
+class ScalingLoop:
+    def __init__(
+        self,
+        *,
+        settings: OperatorSettings,
+        registry: Registry,
+        api: KubeApi,
+        redis: RedisClients,
+        reconciler: Reconciler,
+        events: EventRecorder,
+        telemetry: Telemetry,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._settings = settings
+        self._registry = registry
+        self._api = api
+        self._redis = redis
+        self._reconciler = reconciler
+        self._events = events
+        self._telemetry = telemetry
+        self._clock = clock
+        self._wall = wall
+        self.last_tick: float | None = None  # monotonic end of the last full pass
+        self.ticks = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        period = self._settings.tick_seconds
+        while not stop.is_set():
+            began = self._clock()
+            try:
+                await self.tick()
+            except Exception as exc:  # one bad pass must not end scaling for every pool
+                self._telemetry.errors.labels("tick").inc()
+                log.exception("scaling pass failed", error=str(exc))
+            self.last_tick = self._clock()
+            spent = self.last_tick - began
+            self._telemetry.tick.observe(spent)
+            self._telemetry.ticks.inc()
+            self._telemetry.api_retries.set(self._api.retries)
+            self.ticks += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, period - spent))
+
+    async def tick(self) -> None:
+        pools = [s for s in self._registry if not s.deleting]
+        self._telemetry.pools.set(len(pools))
+        groups: dict[str, tuple[RedisTarget, list[PoolState]]] = {}
+        for state in pools:
+            state.secret_error = None
+            if state.pool is None or state.workload is None:
+                continue
+            try:
+                target = await self._redis.target(state.namespace, state.pool.spec)
+            except RedisConfigError as exc:
+                state.secret_error = str(exc)
+                continue
+            groups.setdefault(target.url, (target, []))[1].append(state)
+        await self._redis.retain(set(groups))
+        observed = await asyncio.gather(
+            *(self._observe(t, members) for t, members in groups.values())
+        )
+        results = {key: obs for part in observed for key, obs in part.items()}
+        await asyncio.gather(*(self._act(s, results.get(s.key)) for s in pools))
+        for state in pools:
+            missing = state.deployment_seen and state.workload is None
+            if missing and state.pool is not None and state.reconciled_generation is not None:
+                self._reconciler.request_repair(state.key, "Deployment missing")
+
+    async def _observe(
+        self, target: RedisTarget, members: Sequence[PoolState]
+    ) -> dict[tuple[str, str], Observations]:
+        queries = []
+        for s in members:
+            assert s.pool is not None
+            assert s.workload is not None
+            key = f"{s.namespace}/{s.name}"
+            queries.append(PoolQuery(key, tuple(s.pool.spec.queues), s.workload.spec_replicas))
+        timeout = max(2.0, 2 * self._settings.tick_seconds)
+        try:
+            found = await asyncio.wait_for(
+                observe_pools(
+                    self._redis.client(target), queries, prefix=self._settings.key_prefix
+                ),
+                timeout,
+            )
+        except Exception as exc:  # timeouts, auth and protocol errors: hold, like an outage
+            error = f"Redis {target.shown} unreadable: {type(exc).__name__}: {exc}"
+            found = {q.key: Observations.failed(current_replicas=q.current_replicas, error=error)
+                     for q in queries}  # fmt: skip
+        by_key = {f"{s.namespace}/{s.name}": s.key for s in members}
+        return {by_key[k]: obs for k, obs in found.items()}
+
+    async def _act(self, state: PoolState, obs: Observations | None) -> None:
+        async with state.lock:
+            try:
+                if obs is not None:
+                    if obs.error is not None:
+                        self._telemetry.errors.labels("observe").inc()
+                    await self._scale(state, obs)
+                await self._sync_status(state, obs)
+            except ApiError as exc:
+                if exc.status == 404:
+                    return  # the pool or its Deployment just went; the watch will tell
+                self._telemetry.errors.labels("scale").inc()
+                log.warning("pool update failed", namespace=state.namespace, pool=state.name,
+                            error=str(exc))  # fmt: skip
+                self._events.report(state, kind="api", reason="UpdateFailed", message=str(exc),
+                                    resolved="UpdateRecovered")  # fmt: skip
+            else:
+                self._events.report(state, kind="api", reason="UpdateFailed", message=None,
+                                    resolved="UpdateRecovered")  # fmt: skip
+
+    async def _scale(self, state: PoolState, obs: Observations) -> None:
+        assert state.pool is not None
+        assert state.workload is not None
+        now = self._clock()
+        current = state.workload.spec_replicas
+        if state.history is None:
+            state.history = seeded_history(current, now)
+        decision = decide(state.pool.spec, obs, state.history, now)
+        state.history, state.decision = decision.history, decision
+        if obs.error is None:
+            state.observation = obs
+        self._events.report(state, kind="redis", reason="RedisUnavailable", message=obs.error,
+                            resolved="RedisAvailable")  # fmt: skip
+        target, reason = decision.replicas, decision.reason
+        if target < current:
+            target, reason = await self._protect_busy_pods(state, obs, target, reason)
+        labels = (state.namespace, state.name)
+        state.desired = target
+        self._telemetry.desired.labels(*labels).set(target)
+        if target == current:
+            self._telemetry.replicas.labels(*labels).set(current)
+            return
+        ns, name = state.key
+        applied = await self._api.apply(
+            deployment_path(ns, name), replicas_patch(name, ns, target),
+            manager=SCALER_FIELD_MANAGER,
+        )  # fmt: skip
+        self._registry.set_workload(state.key, workload_of(applied))
+        self._telemetry.replicas.labels(*labels).set(target)
+        direction = "up" if target > current else "down"
+        self._telemetry.decisions.labels(direction).inc()
+        state.last_scale_time, state.last_scale_reason = self._wall(), reason
+        message = f"{current} -> {target} workers: {reason}"
+        self._events.post(
+            state, type="Normal", reason=f"Scaled{direction.title()}", message=message
+        )
+        log.info("scaled", namespace=ns, pool=name, before=current, after=target, reason=reason)
+
+    async def _protect_busy_pods(
+        self, state: PoolState, obs: Observations, target: int, reason: str
+    ) -> tuple[int, str]:
+        """Before shrinking: idle pods cheapest to delete, and never below the busy ones."""
+        ns, name = state.key
+        current = state.workload.spec_replicas if state.workload else target
+        pods = await self._api.list(pods_path(ns), label_selector=selector_string(name))
+        live = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")]
+        names = [p["metadata"]["name"] for p in live]
+        busy = busy_pods(names, obs.workers)
+        safe = safe_target(current=current, target=target, busy=busy)
+        if safe != target:
+            reason = f"{reason}; {busy} busy workers hold {safe}"
+        if safe < current:
+            annotations = {
+                p["metadata"]["name"]: (p["metadata"].get("annotations") or {}).get(
+                    DELETION_COST_ANNOTATION
+                )
+                for p in live
+            }
+            changes = cost_changes(annotations, deletion_costs(names, obs.workers))
+            await asyncio.gather(*(self._set_cost(ns, pod, cost) for pod, cost in changes.items()))
+        return safe, reason
+
+    def _report(self, state: PoolState) -> None:
+        """Events for errors as they appear, change or clear (not once per tick)."""
+        for kind, reason, resolved, message in (
+            ("spec", "InvalidSpec", "SpecValid", state.spec_error),
+            ("reconcile", "ReconcileFailed", "Reconciled", state.reconcile_error),
+            ("config", "RedisConfigInvalid", "RedisConfigValid", state.secret_error),
+        ):
+            self._events.report(state, kind=kind, reason=reason, message=message, resolved=resolved)
+
+    async def _set_cost(self, namespace: str, pod: str, cost: str) -> None:
+        patch = {"metadata": {"annotations": {DELETION_COST_ANNOTATION: cost}}}
+        await self._api.merge_patch(pods_path(namespace, pod), patch, manager=SCALER_FIELD_MANAGER)
+
+    async def _sync_status(self, state: PoolState, obs: Observations | None) -> None:
+        self._report(state)
+        new = pool_status(self.facts(state, obs), state.status, now=self._wall())
+        patch = status_patch(state.status, new)
+        if patch is None:
+            return
+        await self._api.merge_patch(status_path(state.namespace, state.name), {"status": patch})
+        state.status = new
+
+    def facts(self, state: PoolState, obs: Observations | None) -> StatusFacts:
+        problems: list[Problem] = []
+        if state.spec_error is not None:
+            problems.append(Problem("InvalidSpec", state.spec_error))
+        if state.reconcile_error is not None:
+            problems.append(Problem("ReconcileFailed", state.reconcile_error))
+        if state.secret_error is not None:
+            problems.append(Problem("RedisConfigInvalid", state.secret_error))
+        if obs is not None and obs.error is not None:
+            problems.append(Problem("RedisUnavailable", obs.error))
+        seen, decision = state.observation, state.decision
+        spec = state.pool.spec if state.pool else None
+        return StatusFacts(
+            name=state.name,
+            observed_generation=state.reconciled_generation,
+            workload=state.workload,
+            mode=spec.scaling.mode if spec else "Auto",
+            max_replicas=spec.scaling.max_replicas if spec else 1,
+            desired=state.desired,
+            wanted=decision.wanted if decision else None,
+            backlog=seen.backlog if seen else None,
+            in_flight=seen.in_flight if seen else None,
+            oldest_job_age_seconds=seen.oldest_waiting_age_seconds if seen else None,
+            last_scale_time=state.last_scale_time,
+            last_scale_reason=state.last_scale_reason,
+            problems=tuple(problems),
+        )

@@ -1,0 +1,192 @@
+"""Rendering a WorkerPool's children: pure, no cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from shoal_operator.render import (
+    DELETION_COST_ANNOTATION,
+    POOL_LABEL,
+    pdb_wanted,
+    render_deployment,
+    render_pdb,
+    replicas_patch,
+    selector_string,
+)
+
+from worker_runtime.core.spec import WorkerPool, load_workerpool
+from worker_runtime.core.worker_env import termination_grace_seconds
+
+
+def pool(**spec: Any) -> WorkerPool:
+    body = {"image": "registry.example/emails:1.4", "queues": ["emails"], **spec}
+    return load_workerpool(
+        {
+            "apiVersion": "shoal.dev/v1alpha1",
+            "kind": "WorkerPool",
+            "metadata": {"name": "emails", "namespace": "team", "uid": "u-1", "generation": 3},
+            "spec": body,
+        }
+    )
+
+
+def deployment(p: WorkerPool, **kw: Any) -> dict[str, Any]:
+    return render_deployment(p, default_redis_url="redis://redis.shoal:6379/0",
+                             heartbeat_seconds=5, **kw)  # fmt: skip
+
+
+def env_of(d: dict[str, Any]) -> dict[str, Any]:
+    container = d["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_minimal_pool_renders_a_worker_deployment_owned_by_the_pool() -> None:
+    d = deployment(pool(app="emails.tasks:worker"))
+    assert d["metadata"]["name"] == "emails"
+    assert d["metadata"]["namespace"] == "team"
+    assert d["metadata"]["ownerReferences"] == [
+        {"apiVersion": "shoal.dev/v1alpha1", "kind": "WorkerPool", "name": "emails",
+         "uid": "u-1", "controller": True}
+    ]  # fmt: skip
+    labels = d["metadata"]["labels"]
+    assert labels[POOL_LABEL] == "emails"
+    assert labels["app.kubernetes.io/managed-by"] == "shoal"
+    assert labels["app.kubernetes.io/name"] == "shoal-worker"
+    assert labels["app.kubernetes.io/instance"] == "emails"
+    assert d["spec"]["selector"] == {"matchLabels": {POOL_LABEL: "emails"}}
+    assert d["spec"]["template"]["metadata"]["labels"] == labels
+    assert "replicas" not in d["spec"]  # owned by the scaler, see reconciler.py
+    c = d["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == "registry.example/emails:1.4"
+    assert c["args"] == ["worker", "emails.tasks:worker"]
+    assert c["ports"] == [{"name": "metrics", "containerPort": 9091, "protocol": "TCP"}]
+    assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics"}
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+
+
+def test_replicas_only_when_asked() -> None:
+    assert deployment(pool(), replicas=3)["spec"]["replicas"] == 3
+    patch = replicas_patch("emails", "team", 4)
+    assert patch["spec"] == {"replicas": 4}
+    assert patch["metadata"] == {"name": "emails", "namespace": "team"}
+
+
+def test_without_app_the_image_entry_point_runs() -> None:
+    c = deployment(pool())["spec"]["template"]["spec"]["containers"][0]
+    assert "args" not in c
+    assert "command" not in c
+
+
+def test_env_carries_pool_settings_identity_and_redis() -> None:
+    env = env_of(deployment(pool(concurrency=7, maxJobsPerWorker=30, timeoutSeconds=60)))
+    assert env["SHOAL_POOL"] == "emails"
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["POD_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["REDIS_URL"] == "redis://redis.shoal:6379/0"
+    assert "REDIS_PASSWORD" not in env
+    assert env["WORKER_QUEUES"] == "emails"
+    assert env["WORKER_CONCURRENCY"] == "7"
+    assert env["WORKER_MAX_JOBS_PER_WORKER"] == "30"
+    assert env["WORKER_TIMEOUT_SECONDS"] == "60"
+    assert env["HEALTH_PORT"] == "9091"
+    assert env["WORKER_HEARTBEAT_INTERVAL"] == "5"
+
+
+def test_pool_redis_and_password_by_secret_reference_only() -> None:
+    p = pool(redis={"url": "rediss://cache.team:6380/2",
+                    "passwordSecretRef": {"name": "redis", "key": "password"}})  # fmt: skip
+    env = env_of(deployment(p))
+    assert env["REDIS_URL"] == "rediss://cache.team:6380/2"
+    assert env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "redis", "key": "password"}}
+
+
+def test_no_redis_anywhere_leaves_redis_url_out() -> None:
+    d = render_deployment(pool(), default_redis_url=None, heartbeat_seconds=5)
+    assert "REDIS_URL" not in env_of(d)
+
+
+def test_spec_env_wins_over_rendered_values_without_duplicates() -> None:
+    d = deployment(pool(env=[{"name": "WORKER_CONCURRENCY", "value": "99"},
+                             {"name": "LOG_LEVEL", "value": "debug"}]))  # fmt: skip
+    names = [e["name"] for e in d["spec"]["template"]["spec"]["containers"][0]["env"]]
+    assert len(names) == len(set(names))
+    assert env_of(d)["WORKER_CONCURRENCY"] == "99"
+    assert env_of(d)["LOG_LEVEL"] == "debug"
+
+
+def test_restricted_security_context_and_writable_tmp() -> None:
+    pod = deployment(pool())["spec"]["template"]["spec"]
+    sc = pod["containers"][0]["securityContext"]
+    assert sc["runAsNonRoot"] is True
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert sc["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["containers"][0]["volumeMounts"] == [{"name": "tmp", "mountPath": "/tmp"}]
+    assert pod["volumes"][0]["name"] == "tmp"
+    assert "emptyDir" in pod["volumes"][0]
+    assert pod["automountServiceAccountToken"] is False
+
+
+def test_grace_period_follows_the_job_timeout() -> None:
+    p = pool(timeoutSeconds=120)
+    pod = deployment(p)["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] == termination_grace_seconds(p.spec)
+    assert pod["terminationGracePeriodSeconds"] > 120
+
+
+def test_pod_fields_from_spec() -> None:
+    p = pool(
+        resources={"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "1Gi"}},
+        nodeSelector={"pool": "workers"},
+        tolerations=[{"key": "dedicated", "operator": "Equal", "value": "jobs",
+                      "effect": "NoSchedule"}],
+        serviceAccountName="emails-worker",
+        imagePullPolicy="Always",
+        imagePullSecrets=[{"name": "regcred"}],
+    )  # fmt: skip
+    pod = deployment(p)["spec"]["template"]["spec"]
+    c = pod["containers"][0]
+    assert c["resources"] == {"requests": {"cpu": "100m", "memory": "128Mi"},
+                              "limits": {"memory": "1Gi"}}  # fmt: skip
+    assert c["imagePullPolicy"] == "Always"
+    assert pod["nodeSelector"] == {"pool": "workers"}
+    assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "jobs",
+                                   "effect": "NoSchedule"}]  # fmt: skip
+    assert pod["serviceAccountName"] == "emails-worker"
+    assert pod["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_defaults_leave_optional_pod_fields_out() -> None:
+    pod = deployment(pool())["spec"]["template"]["spec"]
+    for field in ("nodeSelector", "tolerations", "serviceAccountName", "imagePullSecrets"):
+        assert field not in pod
+    assert "resources" not in pod["containers"][0]
+
+
+@pytest.mark.parametrize(
+    ("spec", "wanted"),
+    [
+        ({}, True),  # Auto, maxReplicas 20
+        ({"scaling": {"maxReplicas": 1}}, False),
+        ({"scaling": {"mode": "Manual"}, "replicas": 3}, True),
+        ({"scaling": {"mode": "Manual"}, "replicas": 1}, False),
+        ({"scaling": {"mode": "Manual"}}, False),  # default 1
+    ],
+)
+def test_pdb_only_when_more_than_one_worker_can_run(spec: dict[str, Any], wanted: bool) -> None:
+    p = pool(**spec)
+    assert pdb_wanted(p.spec) is wanted
+    pdb = render_pdb(p)
+    assert (pdb is not None) is wanted
+    if pdb is not None:
+        assert pdb["spec"]["maxUnavailable"] == 1
+        assert pdb["spec"]["selector"] == {"matchLabels": {POOL_LABEL: "emails"}}
+        assert pdb["metadata"]["ownerReferences"][0]["uid"] == "u-1"
+
+
+def test_selector_string_matches_the_deployment_selector() -> None:
+    assert selector_string("emails") == f"{POOL_LABEL}=emails"
+    assert DELETION_COST_ANNOTATION == "controller.kubernetes.io/pod-deletion-cost"

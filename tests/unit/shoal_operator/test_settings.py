@@ -1,0 +1,46 @@
+"""Operator settings: bad values fail with one line naming the setting."""
+
+from __future__ import annotations
+
+import pytest
+from shoal_operator.settings import SettingsError, load_settings
+
+
+def test_defaults_are_cluster_wide_with_a_one_second_tick() -> None:
+    s = load_settings()
+    assert s.clusterwide
+    assert s.tick_seconds == 1.0
+    assert s.liveness_endpoint is None
+    assert s.default_redis_connect_url is None
+
+
+def test_namespaces_and_endpoints() -> None:
+    s = load_settings(namespaces=("a", "b", "a"), liveness_port=8080, liveness_host="127.0.0.1")
+    assert s.namespaces == ("a", "b")
+    assert not s.clusterwide
+    assert s.liveness_endpoint == "http://127.0.0.1:8080/healthz"
+
+
+def test_password_joins_the_default_redis_only_for_the_operators_connection() -> None:
+    s = load_settings(redis_url="redis://redis.shoal:6379/0", redis_password="p@ss")
+    assert s.redis_url == "redis://redis.shoal:6379/0"
+    assert s.default_redis_connect_url == "redis://:p%40ss@redis.shoal:6379/0"
+    assert "p@ss" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"tick_seconds": 0}, "tick-seconds"),
+        ({"namespaces": ("Bad_NS",)}, "namespaces"),
+        ({"redis_url": "http://x"}, "redis-url"),
+        ({"metrics_port": 70000}, "metrics-port"),
+        ({"worker_heartbeat_seconds": 0}, "worker-heartbeat-seconds"),
+    ],
+)
+def test_bad_values_name_the_setting(values: dict[str, object], named: str) -> None:
+    with pytest.raises(SettingsError) as err:
+        load_settings(**values)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"invalid operator settings: {named}:")
