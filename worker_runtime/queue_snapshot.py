@@ -30,6 +30,12 @@ class QueueSnapshot:
     failed: int
     busy_ms: int  # summed run time of finished attempts
     oldest_waiting_enqueued_ms: int | None
+    retried: int = 0  # failed attempts that were retried
+
+    @property
+    def attempts_finished(self) -> int:
+        """Attempts that ended: completed, failed for good, or failed and retried."""
+        return self.completed + self.failed + self.retried
 
     @property
     def backlog(self) -> int:
@@ -62,6 +68,7 @@ def _parse(queue: str, reply: Sequence[Any]) -> QueueSnapshot:
         failed=values[8],
         busy_ms=values[9],
         oldest_waiting_enqueued_ms=values[10] if values[10] >= 0 else None,
+        retried=values[11],
     )
 
 
