@@ -25,6 +25,7 @@ EXIT_INVALID = 2
 
 def read_pool(path: str) -> WorkerPool:
     """The manifest at ``path`` (``-``: stdin), or exit 2 naming every bad field."""
+    label = "<stdin>" if path == "-" else path
     try:
         text = sys.stdin.read() if path == "-" else Path(path).read_text()
     except OSError as exc:
@@ -33,7 +34,7 @@ def read_pool(path: str) -> WorkerPool:
     try:
         return load_local_pool(text)
     except ManifestError as exc:
-        click.echo(f"Error: {path}: {exc}", err=True)
+        click.echo(f"Error: {label}: {exc}", err=True)
         sys.exit(EXIT_INVALID)
 
 
