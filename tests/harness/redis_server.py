@@ -1,4 +1,7 @@
-"""A private redis-server per test session (or per test), on a free loopback port."""
+"""A private redis-server per test session (or per test), on a free loopback port.
+
+``bind`` adds addresses (e.g. a test node bridge, so pods reach it); loopback is the default.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +32,12 @@ class RedisServer:
         appendonly: bool = False,
         port: int | None = None,
         extra_args: list[str] | None = None,
+        bind: tuple[str, ...] = ("127.0.0.1",),
     ) -> None:
-        self.port = port or free_port()
+        if not bind:
+            raise ValueError("bind: give at least one address")
+        self.bind = bind
+        self.port = port or free_port(bind[0])
         self.appendonly = appendonly
         self.extra_args = list(extra_args or [])
         self.dir = Path(tempfile.mkdtemp(prefix="shoal-redis-"))
@@ -38,13 +45,20 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The URL on the first bound address (loopback by default)."""
+        return self.url_at(self.bind[0])
+
+    def url_at(self, address: str) -> str:
+        """The URL on one of the bound addresses."""
+        if address not in self.bind:
+            raise ValueError(f"address: {address!r} is not bound (bind={self.bind})")
+        return f"redis://{address}:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
         args = [
             redis_server_binary(),
             "--port", str(self.port),
-            "--bind", "127.0.0.1",
+            "--bind", *self.bind,
             "--dir", str(self.dir),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
@@ -65,7 +79,7 @@ class RedisServer:
 
     def ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+            with socket.create_connection((self.bind[0], self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
                 return sock.recv(64).startswith(b"+PONG")
         except OSError:
