@@ -9,6 +9,8 @@ import click
 from shoal.commands._common import redis_url_option
 from worker_runtime.app_loader import AppLoadError, build_worker, load_attribute
 from worker_runtime.config import WorkerSettings
+from worker_runtime.logs import InvalidLogSetting, configure_logging
+from worker_runtime.observability import Observability
 
 
 @click.command()
@@ -31,6 +33,7 @@ def command(
         settings = WorkerSettings()
         if queues:
             settings = settings.model_copy(update={"queues": list(queues)})
+        configure_logging(log_format=settings.log_format, level=settings.log_level)
         worker = build_worker(
             load_attribute(app),
             redis_url=redis_url,
@@ -38,6 +41,9 @@ def command(
             concurrency=concurrency,
             max_jobs_per_worker=max_jobs_per_worker,
         )
+        # Heartbeats, /livez /readyz /healthz /metrics, job logs, alerts and the status store,
+        # each as the settings (environment) enable it.
+        Observability.from_settings(worker.settings).install(worker)
         asyncio.run(worker.run())
-    except (AppLoadError, ValueError, RuntimeError) as exc:
+    except (AppLoadError, InvalidLogSetting, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None

@@ -19,6 +19,9 @@ def start_worker(redis_url: str, *extra: str, **env: str) -> subprocess.Popen[by
         "REDIS_URL": redis_url,
         "WORKER_LEASE_MS": "1500",
         "PYTHONPATH": str(REPO),
+        # Several workers at once: any free probe port, no shared SQLite file in the repo.
+        "HEALTH_PORT": "0",
+        "STATUS_STORE_ENABLED": "false",
         **env,
     }
     return subprocess.Popen(
