@@ -8,6 +8,8 @@ without ORM objects, so a batch of thousands costs milliseconds.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -122,6 +124,18 @@ def _upgrade(connection: Connection) -> None:
     command.upgrade(config, "head")
 
 
+def _sqlite_migration_lock(url: str) -> int | None:
+    """An exclusive lock beside a SQLite file while migrating (PostgreSQL uses an advisory
+    lock): processes sharing the file would otherwise race to create the tables, since
+    SQLite's DDL does not wait for another migration's transaction."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    fd = os.open(f"{parsed.database}.migrate-lock", os.O_CREAT | os.O_RDWR, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (the CLI, tests) read while the worker writes; NORMAL is durable
     # against process crashes, which is what a status log needs.
@@ -160,8 +174,13 @@ class StatusStore:
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic, run in-process)."""
         async with asyncio.timeout(self.timeout * 3):
-            async with self.engine.begin() as conn:
-                await conn.run_sync(_upgrade)
+            lock = await asyncio.to_thread(_sqlite_migration_lock, self.url)
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.run_sync(_upgrade)
+            finally:
+                if lock is not None:
+                    os.close(lock)  # closing releases the flock
 
     async def write(
         self, entries: dict[Key, Entry], dead: list[DeadLetter], *, worker_id: str | None
