@@ -53,6 +53,25 @@ def crd(kube_cluster: KubeCluster) -> None:  # noqa: F811
     api = client.CustomObjectsApi(kube_cluster.api_client())
     wait_until(lambda: api.list_cluster_custom_object(GROUP, VERSION, PLURAL) is not None, 30,
                0.05, description="WorkerPools listable", ignore=(ApiException,))  # fmt: skip
+    start_gc_probe(api.api_client)
+
+
+GC_PROBE_NS = "gc-probe"
+
+
+def start_gc_probe(api: Any) -> None:
+    """A throw-away pool owning a ConfigMap, deleted at once: see ``gc_watches_workerpools``."""
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=GC_PROBE_NS)))
+    pool = custom.create_namespaced_custom_object(GROUP, VERSION, GC_PROBE_NS, PLURAL, {
+        "apiVersion": f"{GROUP}/{VERSION}", "kind": "WorkerPool", "metadata": {"name": "probe"},
+        "spec": {"image": IMAGE, "queues": ["probe"]},
+    })  # fmt: skip
+    owner = client.V1OwnerReference(api_version=f"{GROUP}/{VERSION}", kind="WorkerPool",
+                                    name="probe", uid=pool["metadata"]["uid"])  # fmt: skip
+    core.create_namespaced_config_map(GC_PROBE_NS, client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="child", owner_references=[owner])))  # fmt: skip
+    custom.delete_namespaced_custom_object(GROUP, VERSION, GC_PROBE_NS, PLURAL, "probe")
 
 
 @pytest.fixture(scope="session")
@@ -60,33 +79,20 @@ def gc_watches_workerpools(kube_cluster: KubeCluster, crd: None) -> None:  # noq
     """Wait until the garbage collector collects children of WorkerPools.
 
     The controller-manager's garbage collector picks up a new CRD at its next discovery pass
-    (every 30 s), so right after the CRD is created, deleting a pool collects nothing yet.
-    Proven here once, with a throw-away pool owning a ConfigMap.
+    (every 30 s), so right after the CRD is created, deleting a pool collects nothing yet. The
+    probe started with the CRD (a deleted pool's ConfigMap) shows when it does; the tests that
+    run meanwhile hide most of the wait.
     """
-    api = kube_cluster.api_client()
-    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    ns = "gc-probe"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
-    pool = custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, {
-        "apiVersion": f"{GROUP}/{VERSION}", "kind": "WorkerPool", "metadata": {"name": "probe"},
-        "spec": {"image": IMAGE, "queues": ["probe"]},
-    })  # fmt: skip
-    owner = client.V1OwnerReference(api_version=f"{GROUP}/{VERSION}", kind="WorkerPool",
-                                    name="probe", uid=pool["metadata"]["uid"])  # fmt: skip
-    core.create_namespaced_config_map(ns, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="child", owner_references=[owner])))  # fmt: skip
-    custom.delete_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, "probe")
+    core = client.CoreV1Api(kube_cluster.api_client())
 
     def collected() -> bool:
         try:
-            core.read_namespaced_config_map("child", ns)
+            core.read_namespaced_config_map("child", GC_PROBE_NS)
         except ApiException as exc:
             return exc.status == 404
         return False
 
     wait_until(collected, 90, 0.2, description="the garbage collector to collect a pool's child")
-    core.delete_namespace(ns)
-    api.close()
 
 
 def chart_rbac(ns: str) -> list[dict[str, Any]]:
@@ -115,7 +121,8 @@ class Operator:
         self.started_at = 0.0
 
     def start(self, timeout: float = 30.0) -> Operator:
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": str(REPO)}
+        path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": path}
         env.pop("KUBERNETES_SERVICE_HOST", None)
         args = [
             sys.executable, "-m", "shoal", "operator", "--namespace", self.ns,
