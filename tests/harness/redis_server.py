@@ -59,6 +59,8 @@ class RedisServer:
             redis_server_binary(),
             "--port", str(self.port),
             "--bind", *self.bind,
+            # Off loopback, protected mode refuses clients without a password (test pods).
+            "--protected-mode", "yes" if self.bind == ("127.0.0.1",) else "no",
             "--dir", str(self.dir),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
