@@ -6,6 +6,10 @@ from the per-user cache that ``scripts/k8s-binaries.sh`` fills (built from Go mo
 
     with KubeCluster(nodes=1) as cluster:
         client = cluster.api_client()
+
+With ``address=`` a node bridge address (the end-to-end tier, ``tests/harness/k8s_node.py``),
+the API server binds and advertises there instead, with the default endpoint reconciler, so the
+in-cluster ``kubernetes`` Service gets an endpoint that pods reach through kube-proxy.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ from .waiting import wait_until
 __all__ = ["BinariesMissing", "KubeCluster", "ensure_binaries", "k8s_version", "kubectl_path"]
 
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
-SERVICE_CIDR = "10.96.0.0/16"  # virtual: no kube-proxy here, nothing ever routes to it
+# Virtual: with kwok nodes nothing routes to it; on a real node only kube-proxy's rules do.
+SERVICE_CIDR = "10.96.0.0/16"
+LOOPBACK = "127.0.0.1"
 # Fake pod IPs from RFC 2544's benchmarking range: never routed or served; tests must not dial them.
 POD_CIDR = "198.18.0.1/16"
 
@@ -59,9 +65,16 @@ class KubeCluster:
     """A throw-away control plane plus ``nodes`` kwok nodes; ``start()`` takes ~3-5 s."""
 
     def __init__(
-        self, nodes: int = 1, directory: str | Path | None = None, timeout: float = 60.0
+        self,
+        nodes: int = 1,
+        directory: str | Path | None = None,
+        timeout: float = 60.0,
+        *,
+        address: str = LOOPBACK,
     ) -> None:
         self.node_count = nodes
+        # Where the API server binds and what it advertises: loopback, or a real node's bridge.
+        self.address = address
         self.timeout = timeout
         self._own_dir = directory is None
         self._requested_dir = Path(directory) if directory is not None else None
@@ -104,13 +117,23 @@ class KubeCluster:
         serving = pki.make_cert(
             pki_dir, "apiserver", ca, "kube-apiserver",
             dns_names=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
-            ip_addresses=("127.0.0.1", "10.96.0.1"), server=True,
+            ip_addresses=tuple(dict.fromkeys((LOOPBACK, self.address, "10.96.0.1"))),
+            server=True,
         )  # fmt: skip
         sa = pki.make_key_pair(pki_dir, "sa")
         # The aggregation layer (metrics adapters, later tiers) needs a front-proxy client identity.
         fp_ca = pki.make_ca(pki_dir, "front-proxy-ca")
         fp = pki.make_cert(pki_dir, "front-proxy-client", fp_ca, "front-proxy-client", client=True)
         self.ca_file = ca.cert
+        kubelet_flags: tuple[str | Path, ...] = ()
+        if self.address != LOOPBACK:
+            # A real kubelet authenticates the API server (logs, exec) by this client cert.
+            kc = pki.make_cert(
+                pki_dir, "apiserver-kubelet-client", ca, "kube-apiserver-kubelet-client",
+                organizations=("system:masters",), client=True,
+            )  # fmt: skip
+            kubelet_flags = ("--kubelet-client-certificate", kc.cert)
+            kubelet_flags += ("--kubelet-client-key", kc.key)
         self._ssl = ssl.create_default_context(cafile=str(ca.cert))
 
         self.admin_token = secrets.token_urlsafe(32)
@@ -131,7 +154,7 @@ class KubeCluster:
         # The API server retries etcd itself, so it starts right away instead of after a probe.
         self._spawn(
             "kube-apiserver", bins["kube-apiserver"], "--etcd-servers", etcd_url,
-            "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1",
+            "--bind-address", self.address, "--advertise-address", self.address,
             "--secure-port", api_port, "--client-ca-file", ca.cert,
             "--tls-cert-file", serving.cert, "--tls-private-key-file", serving.key,
             "--token-auth-file", tokens, "--authorization-mode", "Node,RBAC",
@@ -139,10 +162,11 @@ class KubeCluster:
             "--service-cluster-ip-range", SERVICE_CIDR,
             "--service-account-issuer", "https://kubernetes.default.svc",
             "--service-account-key-file", sa.cert, "--service-account-signing-key-file", sa.key,
-            # The default (lease) reconciler refuses a loopback advertise address.
-            "--endpoint-reconciler-type", "none",
+            # The default (lease) reconciler refuses a loopback advertise address; off loopback
+            # it gives the kubernetes Service its endpoint (in-cluster clients on a real node).
+            *(("--endpoint-reconciler-type", "none") if self.address == LOOPBACK else ()),
             # Otherwise node proxying (kubectl logs) resolves node names through the machine's DNS.
-            "--kubelet-preferred-address-types", "InternalIP",
+            "--kubelet-preferred-address-types", "InternalIP", *kubelet_flags,
             "--requestheader-client-ca-file", fp_ca.cert,
             "--requestheader-allowed-names", "front-proxy-client",
             "--requestheader-username-headers", "X-Remote-User",
@@ -150,7 +174,7 @@ class KubeCluster:
             "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
             "--proxy-client-cert-file", fp.cert, "--proxy-client-key-file", fp.key,
         )  # fmt: skip
-        self.server = f"https://127.0.0.1:{api_port}"
+        self.server = f"https://{self.address}:{api_port}"
         self.kubeconfig = self.write_kubeconfig(d / "kubeconfig", "admin", self.admin_token)
         wait_until(
             lambda: self._alive() and self._get("/readyz") == b"ok",
