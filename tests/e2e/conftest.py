@@ -6,6 +6,7 @@ Docker's layer cache makes a re-run quick) and imports it into the node (``docke
 cached by image id). With ``SHOAL_E2E_KUBECONFIG`` it uses that cluster instead (kind:
 ``tests/e2e/kind.sh``), which must already hold the image; ``SHOAL_E2E_HOST_ADDRESS`` is then the
 address at which its pods reach this machine. Figures go to the end of pytest's report.
+The cluster is package-scoped: it stops after the last e2e test, not at the end of a long run.
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ def build_image(tag: str) -> float:
     return time.monotonic() - begin
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EEnv]:
     workdir = tmp_path_factory.mktemp("e2e")
     image = os.environ.get("SHOAL_E2E_IMAGE", DEFAULT_IMAGE)
@@ -110,7 +111,7 @@ def e2e_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[E2EEnv]:
     report(f"cluster: stopped and host state restored in {time.monotonic() - stop_begin:.1f} s")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_redis(e2e_env: E2EEnv) -> Iterator[RedisServer]:
     """A real Redis on loopback (for the tests) and on the address pods reach (for workers)."""
     with RedisServer(bind=("127.0.0.1", e2e_env.host_address)) as server:

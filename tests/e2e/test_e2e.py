@@ -175,8 +175,11 @@ def test_user_path_install_scale_from_zero_drain_back_to_zero_uninstall(
         assert int(stats.get("enqueued", 0)) == JOBS
         assert int(stats.get("stalled", 0)) == 0
         assert int(stats.get("retried", 0)) == 0
-        assert 2 <= seen.max_ready <= MAX_REPLICAS, seen
-        assert seen.max_desired <= MAX_REPLICAS
+        # From zero to several workers, never more than maxReplicas. Pods fetch before the
+        # kubelet marks them Ready, so a fast drain may end before all of them are Ready.
+        assert 2 <= seen.max_desired <= MAX_REPLICAS, seen
+        assert len(seen.pods) >= 2, seen
+        assert 1 <= seen.max_ready <= MAX_REPLICAS, seen
         # Every worker that turned Ready did so by the kubelet running its /readyz probe.
         assert all(r.get("successful", 0) >= 1 for r in seen.readiness.values()), seen.readiness
         assert tl.over_bound(TARGETS) == []
