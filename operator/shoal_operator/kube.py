@@ -18,8 +18,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
+import structlog
 from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
+
+log = structlog.get_logger("shoal.operator.kube")
 
 RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 APPLY = "application/apply-patch+yaml"  # JSON is YAML: the body is sent as JSON
@@ -78,6 +81,9 @@ class KubeApi:
         self._backoff = backoff
         self._max_backoff = max_backoff
         self._session: aiohttp.ClientSession | None = None
+        # Requests wait here, not in aiohttp's pool: a pool wait would count against the
+        # request's own timeouts, and a burst of reconciles would time out while queued.
+        self._slots: asyncio.Semaphore | None = None
         #: requests retried after a transient failure (telemetry reads it)
         self.retries = 0
 
@@ -120,10 +126,15 @@ class KubeApi:
             headers = self._headers()
             if data is not None:
                 headers["Content-Type"] = content_type
+            if self._slots is None:
+                self._slots = asyncio.Semaphore(self._concurrency)
             try:
-                async with self._open().request(
-                    method, self._host + path, params=params, data=data, headers=headers
-                ) as resp:
+                async with (
+                    self._slots,
+                    self._open().request(
+                        method, self._host + path, params=params, data=data, headers=headers
+                    ) as resp,
+                ):
                     text = await resp.text()
                     if resp.status < 300:
                         return json.loads(text) if text else {}
@@ -136,6 +147,8 @@ class KubeApi:
             if (error.status and error.status not in RETRIED_STATUSES) or attempt == self._attempts:
                 raise error
             self.retries += 1
+            log.debug("retrying", method=method, path=path, status=error.status,
+                      reason=error.reason, message=error.message[:200])  # fmt: skip
             wait = float(retry_after) if retry_after and retry_after.isdigit() else delay
             await asyncio.sleep(min(wait, self._max_backoff) * random.uniform(0.8, 1.2))
             delay = min(delay * 2, self._max_backoff)

@@ -93,6 +93,8 @@ class Reconciler:
                 self._telemetry.reconciles.labels("error").inc()
                 self._telemetry.errors.labels("reconcile").inc()
                 raise
+            finally:
+                state.touched = True
             state.reconcile_error = None
             self._telemetry.reconciles.labels("ok").inc()
 

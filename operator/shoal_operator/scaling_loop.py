@@ -40,6 +40,38 @@ from worker_runtime.pool_observer import PoolQuery, observe_pools
 log = logger("shoal.operator.scaling")
 
 
+def asleep_and_unchanged(state: PoolState, obs: Observations | None) -> bool:
+    """A pool asleep at zero whose queues saw nothing since the last tick: nothing to do.
+
+    Most pools of a large fleet are idle; for them ``decide`` can only say 0 again (asleep,
+    backlog below activation, nothing in flight), and status has nothing new. Skipping them
+    keeps the tick near the cost of the Redis read.
+    """
+    if obs is None or obs.error is not None or state.touched or obs != state.last_obs:
+        return False
+    if state.pool is None or state.workload is None:
+        return False
+    scaling = state.pool.spec.scaling
+    return (
+        scaling.mode == "Auto"
+        and scaling.min_replicas == 0
+        and state.workload.spec_replicas == 0
+        and state.desired == 0
+        and obs.in_flight == 0
+        and obs.backlog < scaling.activation_backlog
+    )
+
+
+def _first_reconcile_pending(state: PoolState) -> bool:
+    # Its status comes once its children are applied: one status write per new pool, not two.
+    return (
+        state.pool is not None
+        and state.reconciled_generation is None
+        and state.reconcile_error is None
+        and state.workload is None
+    )
+
+
 def seeded_history(current: int, now: float) -> History:
     """An empty History that remembers the current size, so nothing shrinks at once."""
     return History(recommendations=(Recommendation(now, current),))
@@ -108,7 +140,12 @@ class ScalingLoop:
             *(self._observe(t, members) for t, members in groups.values())
         )
         results = {key: obs for part in observed for key, obs in part.items()}
-        await asyncio.gather(*(self._act(s, results.get(s.key)) for s in pools))
+        busy = [
+            s
+            for s in pools
+            if not asleep_and_unchanged(s, results.get(s.key)) and not _first_reconcile_pending(s)
+        ]
+        await asyncio.gather(*(self._act(s, results.get(s.key)) for s in busy))
         for state in pools:
             missing = state.deployment_seen and state.workload is None
             if missing and state.pool is not None and state.reconciled_generation is not None:
@@ -140,6 +177,8 @@ class ScalingLoop:
 
     async def _act(self, state: PoolState, obs: Observations | None) -> None:
         async with state.lock:
+            # Cleared first: a watch event arriving while this runs marks it again.
+            state.touched, state.last_obs = False, obs
             try:
                 if obs is not None:
                     if obs.error is not None:
@@ -147,6 +186,7 @@ class ScalingLoop:
                     await self._scale(state, obs)
                 await self._sync_status(state, obs)
             except ApiError as exc:
+                state.touched = True  # try the whole pass again next tick
                 if exc.status == 404:
                     return  # the pool or its Deployment just went; the watch will tell
                 self._telemetry.errors.labels("scale").inc()

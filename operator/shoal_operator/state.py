@@ -45,6 +45,9 @@ class PoolState:
     observation: Observations | None = None
     decision: Decision | None = None
     desired: int | None = None  # replicas last decided (the decision, busy pods protected)
+    last_obs: Observations | None = None  # the previous tick's observations, as read
+    #: something other than Redis changed (spec, Deployment, reconcile): status must be redone
+    touched: bool = True
     last_scale_time: datetime | None = None
     last_scale_reason: str | None = None
     reconciled_generation: int | None = None
@@ -119,6 +122,7 @@ class Registry:
             self._pools[key] = state
         state.body = dict(body)
         state.pool, state.spec_error = pool, error
+        state.touched = True
         return state
 
     def remove(self, key: PoolKey) -> PoolState | None:
@@ -133,6 +137,7 @@ class Registry:
         if state is not None:
             state.workload = workload
             state.deployment_seen = True
+            state.touched = True
 
 
 def workload_of(deployment: Mapping[str, Any]) -> Workload:

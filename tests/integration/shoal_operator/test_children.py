@@ -50,10 +50,13 @@ def test_minimal_pool_gets_its_deployment_within_two_seconds(
     assert c.security_context.run_as_non_root is True
     assert c.security_context.read_only_root_filesystem is True
     assert pod.termination_grace_period_seconds == 300 + 15
-    # The scaler owns spec.replicas; the reconciler everything else.
-    managers = {f.manager: f.operation for f in d.metadata.managed_fields}
-    assert managers.get("shoal-operator") == "Apply"
-    assert managers.get("shoal-operator-scaler") == "Apply"
+
+    # The scaler owns spec.replicas, the reconciler everything else (handed over at creation).
+    def managers() -> dict[str, str]:
+        return {f.manager: f.operation for f in env.deployment("emails").metadata.managed_fields}
+
+    wait(lambda: "shoal-operator-scaler" in managers(), 2, "replicas handed to the scaler")
+    assert managers()["shoal-operator"] == managers()["shoal-operator-scaler"] == "Apply"
     assert d.spec.replicas == 0  # Auto, minReplicas 0, nothing queued
 
     pdb = wait(lambda: env.policy.read_namespaced_pod_disruption_budget("emails", env.ns), 5,

@@ -120,3 +120,23 @@ def test_event_body_refers_to_the_pool() -> None:
     assert e["metadata"] == {"generateName": "emails.", "namespace": "team"}
     assert e["firstTimestamp"] == "2026-11-29T08:00:00Z"
     assert e["reportingInstance"] == "op-0"
+
+
+def test_only_an_asleep_pool_with_nothing_new_is_skipped() -> None:
+    from shoal_operator.conditions import Workload
+    from shoal_operator.scaling_loop import asleep_and_unchanged
+
+    state = Registry().upsert(body())
+    state.workload, state.desired = Workload(0, 0, 0), 0
+    quiet = Observations(current_replicas=0, queues=(QueueObservation("emails"),))
+    assert not asleep_and_unchanged(state, quiet)  # touched: status must be redone first
+    state.touched, state.last_obs = False, quiet
+    assert asleep_and_unchanged(state, quiet)
+    arrived = Observations(
+        current_replicas=0, queues=(QueueObservation("emails", waiting=1, arrived_total=1),)
+    )
+    assert not asleep_and_unchanged(state, arrived)  # a job: decide again
+    failed = Observations.failed(current_replicas=0, error="down")
+    assert not asleep_and_unchanged(state, failed)
+    state.workload = Workload(2, 2, 2)
+    assert not asleep_and_unchanged(state, quiet)  # running pools are always decided

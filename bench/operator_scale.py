@@ -1,0 +1,225 @@
+"""Operator at scale: 1,000 WorkerPools on one `shoal operator`, on the project's test cluster.
+
+    python bench/operator_scale.py                  # 1,000 pools, 60 s steady state, appended
+    python bench/operator_scale.py --pools 200 --steady-seconds 20 --no-record
+
+Not a test. Starts the Kubernetes test control plane (kwok nodes, tests/harness/k8s.py) and a
+private Redis, applies the CRD, starts the operator (default flags: 1 s tick, all namespaces),
+then creates the pools as fast as the API server takes them and measures:
+
+1. time from the first create until every pool's Deployment exists (and until every pool's
+   status carries observedGeneration, i.e. the operator has also written status);
+2. steady state: the operator's CPU (% of one core, from /proc utime+stime) and RSS over
+   --steady-seconds, after the reconcile burst has settled; plus its tick duration
+   (shoal_operator_tick_duration_seconds) over the same window.
+
+Targets (issue 7): all reconciled within 60 s, <= 10% of a core, <= 250 MB RSS. The design
+notes' reference: a plain kopf operator with a 2 s timer per pool costs ~52% and ~460 MB here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from kubernetes import client  # noqa: E402
+
+from tests.harness.k8s import KubeCluster  # noqa: E402
+from tests.harness.ports import free_port  # noqa: E402
+from tests.harness.redis_server import RedisServer  # noqa: E402
+from tests.harness.waiting import wait_until  # noqa: E402
+
+GROUP, VERSION, PLURAL = "shoal.dev", "v1alpha1", "workerpools"
+NAMESPACE = "bench"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of the whole machine, to report how busy the rest of it was."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, sum(values)
+
+
+def metric(port: int, name: str) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
+        for line in resp.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    return 0.0
+
+
+def pool_body(i: int) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "WorkerPool",
+        "metadata": {"name": f"pool-{i:04d}"},
+        "spec": {"image": "registry.invalid/bench/worker:1", "queues": [f"bench-{i:04d}"]},
+    }
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    result: dict[str, Any] = {"pools": args.pools, "tick": args.tick_seconds}
+    with KubeCluster(nodes=1) as cluster, RedisServer() as redis:
+        api = cluster.api_client()
+        cluster.kubectl(
+            "apply", "--server-side", "-f", str(REPO / "crds/workerpools.shoal.dev.yaml")
+        )
+        cluster.kubectl("wait", "--for", "condition=Established", "crd/workerpools.shoal.dev")
+        custom, core, apps = (
+            client.CustomObjectsApi(api),
+            client.CoreV1Api(api),
+            client.AppsV1Api(api),
+        )
+        wait_until(lambda: custom.list_cluster_custom_object(GROUP, VERSION, PLURAL) is not None,
+                   30, 0.1, description="CRD served", ignore=(client.ApiException,))  # fmt: skip
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=NAMESPACE)))
+
+        metrics_port = free_port()
+        log = (cluster.directory / "operator.log").open("wb")
+        env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "shoal", "operator", "--redis-url", redis.url,
+             "--tick-seconds", str(args.tick_seconds), "--metrics-host", "127.0.0.1",
+             "--metrics-port", str(metrics_port), "--log-level", "warning"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            wait_until(lambda: metric(metrics_port, "shoal_operator_ticks_total") >= 1, 30, 0.1,
+                       description="operator ticking", ignore=(OSError,))  # fmt: skip
+            idle_cpu = cpu_seconds(operator.pid)
+            result["rss_idle_mb"] = rss_mb(operator.pid)
+
+            began = time.monotonic()
+
+            def create(i: int) -> None:
+                custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL,
+                                                       pool_body(i))  # fmt: skip
+
+            with ThreadPoolExecutor(8) as pool:
+                list(pool.map(create, range(args.pools)))
+            result["create_seconds"] = time.monotonic() - began
+
+            def deployments() -> int:
+                items = apps.list_namespaced_deployment(
+                    NAMESPACE, label_selector="app.kubernetes.io/managed-by=shoal"
+                ).items
+                return len(items)  # fmt: skip
+
+            wait_until(lambda: deployments() >= args.pools, 300, 0.25,
+                       description="every Deployment")  # fmt: skip
+            result["all_deployments_seconds"] = time.monotonic() - began
+
+            def with_status() -> int:
+                items = custom.list_namespaced_custom_object(GROUP, VERSION, NAMESPACE, PLURAL)
+                return sum(1 for p in items["items"]
+                           if (p.get("status") or {}).get("observedGeneration"))  # fmt: skip
+
+            wait_until(lambda: with_status() >= args.pools, 300, 0.5, description="every status")
+            result["all_status_seconds"] = time.monotonic() - began
+            result["burst_cpu_seconds"] = cpu_seconds(operator.pid) - idle_cpu
+
+            time.sleep(args.settle_seconds)  # let the reconcile burst's last events drain
+            cpu0, (busy0, total0) = cpu_seconds(operator.pid), machine_cpu()
+            ticks0 = metric(metrics_port, "shoal_operator_tick_duration_seconds_count")
+            tsum0 = metric(metrics_port, "shoal_operator_tick_duration_seconds_sum")
+            t0, rss_max = time.monotonic(), 0.0
+            while time.monotonic() - t0 < args.steady_seconds:
+                rss_max = max(rss_max, rss_mb(operator.pid))
+                time.sleep(1.0)
+            elapsed = time.monotonic() - t0
+            cpu1, (busy1, total1) = cpu_seconds(operator.pid), machine_cpu()
+            ticks = metric(metrics_port, "shoal_operator_tick_duration_seconds_count") - ticks0
+            tsum = metric(metrics_port, "shoal_operator_tick_duration_seconds_sum") - tsum0
+            result["steady_cpu_percent"] = 100 * (cpu1 - cpu0) / elapsed
+            result["steady_rss_mb"] = rss_max
+            result["tick_mean_ms"] = 1000 * tsum / ticks if ticks else float("nan")
+            result["ticks"] = int(ticks)
+            cores = os.cpu_count() or 1
+            result["machine_busy_cores"] = cores * (busy1 - busy0) / max(1, total1 - total0)
+            result["api_retries"] = metric(metrics_port, "shoal_operator_api_retries_total")
+        finally:
+            operator.terminate()
+            result["exit_code"] = operator.wait(timeout=60)
+            log.close()
+            api.close()
+    return result
+
+
+def report(r: dict[str, Any]) -> str:
+    ok = {
+        "reconciled": r["all_deployments_seconds"] <= 60,
+        "cpu": r["steady_cpu_percent"] <= 10,
+        "rss": r["steady_rss_mb"] <= 250,
+    }
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    v = {k: "PASS" if passed else "FAIL" for k, passed in ok.items()}
+    return f"""
+## Operator at scale: {r["pools"]:,} WorkerPools on one operator — {when}, commit {head}
+
+`python bench/operator_scale.py`: the project's test control plane (kwok node), one private
+Redis, `shoal operator` with its defaults (tick {r["tick"]} s, all namespaces, default Redis),
+{r["pools"]:,} pools created by 8 client threads (each gets a Deployment and a PDB; all idle,
+at zero replicas). Machine: {os.cpu_count()} cores, Python {platform.python_version()}; the
+rest of the machine (API server, etcd, controllers) used {r["machine_busy_cores"]:.2f} cores on
+average during the steady window.
+
+| metric | value | target |
+|---|---|---|
+| pools created by the client in | {r["create_seconds"]:.1f} s | |
+| every Deployment exists after | {r["all_deployments_seconds"]:.1f} s | ≤ 60 s {v["reconciled"]} |
+| every status written after | {r["all_status_seconds"]:.1f} s | |
+| operator CPU during the burst | {r["burst_cpu_seconds"]:.1f} CPU-s | |
+| steady-state CPU, % of one core | {r["steady_cpu_percent"]:.1f} % | ≤ 10 % {v["cpu"]} |
+| steady-state RSS (max) | {r["steady_rss_mb"]:.0f} MB | ≤ 250 MB {v["rss"]} |
+| RSS before any pool | {r["rss_idle_mb"]:.0f} MB | |
+| scaling tick, mean ({r["ticks"]} ticks) | {r["tick_mean_ms"]:.1f} ms | |
+| API requests retried | {r["api_retries"]:.0f} | |
+| exit code on SIGTERM | {r["exit_code"]} | 0 |
+"""
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pools", type=int, default=1000)
+    parser.add_argument("--steady-seconds", type=float, default=60.0)
+    parser.add_argument("--settle-seconds", type=float, default=10.0)
+    parser.add_argument("--tick-seconds", type=float, default=1.0)
+    parser.add_argument("--no-record", action="store_true", help="do not append to RESULTS.md")
+    args = parser.parse_args()
+    text = report(run(args))
+    print(text)
+    if not args.no_record:
+        with (REPO / "bench" / "RESULTS.md").open("a") as out:
+            out.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
