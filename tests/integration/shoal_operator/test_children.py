@@ -6,6 +6,7 @@ namespace that enforces the restricted Pod Security profile.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +23,7 @@ Wait = Callable[..., Any]
 def test_minimal_pool_gets_its_deployment_within_two_seconds(
     env: Env, redis_url: str, wait: Wait
 ) -> None:
-    env.start_operator(redis_url)
+    op = env.start_operator(redis_url)
     began = time.monotonic()
     env.create_pool("emails", app="emails.tasks:worker")
     d = wait(lambda: env.deployment("emails"), 2.0, "Deployment emails")
@@ -71,6 +72,16 @@ def test_minimal_pool_gets_its_deployment_within_two_seconds(
     assert {c["type"] for c in status["conditions"]} == {"Ready", "Scaling", "Degraded"}
     assert env.condition("emails", "Ready")["reason"] == "ScaledToZero"
     assert env.condition("emails", "Degraded")["status"] == "False"
+
+    # Telemetry: liveness with the loop's probe, Prometheus metrics, JSON log lines.
+    assert "scaling_loop" in op.healthy()
+    wait(lambda: op.metric("shoal_pool_desired_replicas", namespace=env.ns, pool="emails") == 0,
+         5, "desired replicas per pool in /metrics")  # fmt: skip
+    assert (op.metric("shoal_operator_tick_duration_seconds_count") or 0) > 0
+    assert (op.metric("shoal_operator_reconciles_total", result="ok") or 0) >= 1
+    lines = [line for line in op.log.read_text().splitlines() if line.strip()]
+    assert lines
+    assert all(isinstance(json.loads(line), dict) for line in lines)
 
 
 def test_spec_change_rolls_out_and_drift_is_repaired(env: Env, redis_url: str, wait: Wait) -> None:
