@@ -14,14 +14,14 @@ by ``docker save`` -> ``ctr images import`` (the pause image is a static C progr
 
 ``stop()`` undoes everything it did to the host: processes (by pid), mounts, network namespaces,
 the bridge, the iptables rules and chains that kubelet and kube-proxy added, the sysctls kubelet
-sets, cgroups and the files kubelet and CNI leave in /var (see ``k8s_node_host.py``).
+sets, cgroups and the files kubelet and CNI leave in /var (see ``k8s_node_host.py``). The host
+snapshot is also saved to ``STATE_FILE``: if a run dies (SIGKILL), the next one cleans up after it.
 """
 
 from __future__ import annotations
 
 import atexit
 import fcntl
-import hashlib
 import ipaddress
 import json
 import os
@@ -39,20 +39,15 @@ import yaml
 from . import k8s_node_host as node_host
 from .k8s import KubeCluster, _child_setup, _signal_group
 from .k8s_binaries import ensure_binaries
+from .k8s_node_images import ensure_pause_image, saved_image
 from .ports import free_port
 from .waiting import wait_until
 
 NODE_NAME = "real-node-0"
 CNI_NETWORK = "shoal-e2e"  # also names libcni's cache files, which stop() removes
 CNI_BIN_DIR = "/usr/lib/cni"  # Debian's containernetworking-plugins
-CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "shoal" / "e2e"
 LOCK_FILE = Path("/run/lock/shoal-real-node.lock")
-PAUSE_SOURCE = b"""#include <signal.h>
-#include <stdlib.h>
-#include <unistd.h>
-static void bye(int s) { (void)s; exit(0); }
-int main(void) { signal(SIGINT, bye); signal(SIGTERM, bye); for (;;) pause(); }
-"""
+STATE_FILE = LOCK_FILE.with_suffix(".state.json")  # host snapshot while a node runs
 HOST_TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip", "iptables", "docker")
 
 
@@ -172,59 +167,6 @@ def kube_proxy_config(
         "iptables": {"localhostNodePorts": False},
         "conntrack": {"maxPerCore": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
     }
-
-
-# -- images -----------------------------------------------------------------------------------
-def _run(*args: str | Path, timeout: float = 300) -> str:
-    done = subprocess.run(
-        [str(a) for a in args], capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if done.returncode != 0:
-        cmd = " ".join(map(str, args))
-        raise RuntimeError(f"{cmd} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    return done.stdout
-
-
-def docker_image_id(ref: str) -> str | None:
-    done = subprocess.run(
-        ["docker", "image", "inspect", "-f", "{{.Id}}", ref], capture_output=True, text=True
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def ensure_pause_image() -> str:
-    """The pod sandbox image: a static C program that waits for a signal, named by its hash."""
-    ref = f"shoal-e2e/pause:{hashlib.sha256(PAUSE_SOURCE).hexdigest()[:12]}"
-    if docker_image_id(ref) is None:
-        with tempfile.TemporaryDirectory() as tmp:
-            src, root = Path(tmp) / "pause.c", Path(tmp) / "root"
-            src.write_bytes(PAUSE_SOURCE)
-            root.mkdir()
-            _run("gcc", "-static", "-O2", "-s", "-o", root / "pause", src)
-            tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
-            subprocess.run(
-                ["docker", "import", "-c", 'ENTRYPOINT ["/pause"]', "-", ref],
-                stdin=tar.stdout, check=True, capture_output=True,
-            )  # fmt: skip
-            tar.wait()
-    return ref
-
-
-def saved_image(ref: str, cache_dir: Path = CACHE_DIR / "images") -> Path:
-    """``docker save`` of ``ref``, cached by image id (its content hash): re-runs reuse it."""
-    image_id = docker_image_id(ref)
-    if image_id is None:
-        raise RuntimeError(f"image {ref!r} is not in Docker; build it first")
-    stem = ref.replace("/", "_").replace(":", "_")
-    path = cache_dir / f"{stem}-{image_id.removeprefix('sha256:')[:16]}.tar"
-    if not path.exists():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        for old in cache_dir.glob(f"{stem}-*.tar"):  # one tarball per name is enough
-            old.unlink(missing_ok=True)
-        part = path.with_suffix(".part")
-        _run("docker", "save", "-o", part, ref)
-        part.rename(path)
-    return path
 
 
 # -- the node ---------------------------------------------------------------------------------
@@ -379,6 +321,8 @@ class RealNodeCluster:
         lock_timeout: float = 600.0,
     ) -> None:
         self.network = network or node_host.NodeNetwork.from_env()
+        self._requested_dir = directory
+        self._directory: Path | None = None
         self.cluster = KubeCluster(nodes=0, directory=directory, address=self.network.gateway)
         self.node: RealNode | None = None
         self.lock_timeout = lock_timeout
@@ -391,7 +335,20 @@ class RealNodeCluster:
             raise NodeUnavailable("a real node needs: " + "; ".join(missing))
         self._acquire_lock()
         try:
+            self.network.delete()  # before the snapshot: a dead run's bridge is no baseline
+            if node_host.HostSnapshot.recover_stale(STATE_FILE):
+                print(f"real node: cleaned up after a run that died ({STATE_FILE})")
             self._snapshot = node_host.HostSnapshot.take()
+            # The directory is known before anything starts, so a dead run's can be found.
+            self._directory = self._requested_dir or Path(tempfile.mkdtemp(prefix="shoal-k8s-"))
+            self.cluster = KubeCluster(
+                nodes=0, directory=self._directory, address=self.network.gateway
+            )
+            self._snapshot.node_dir = str(self._directory / "node")
+            own = self._requested_dir is None
+            self._snapshot.remove_dir = str(self._directory if own else self._directory / "node")
+            self._snapshot.bridge = self.network.bridge
+            self._snapshot.save(STATE_FILE)
             self.network.create()
             pause = ensure_pause_image()
             self.cluster.start()
@@ -405,10 +362,13 @@ class RealNodeCluster:
         if self.node is not None:
             self.node.stop()
         self.cluster.stop(keep_dir=keep_dir)
+        if self._requested_dir is None and self._directory is not None and not keep_dir:
+            shutil.rmtree(self._directory, ignore_errors=True)
         self.network.delete()
         if self._snapshot is not None:
             self._snapshot.restore()
             self._snapshot = None
+            STATE_FILE.unlink(missing_ok=True)
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None

@@ -19,6 +19,7 @@ import shlex
 import shutil
 import signal
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -200,6 +201,24 @@ def _kubepods_cgroups() -> set[str]:
     return {str(p) for p in CGROUP_ROOT.glob("*/kubepods")}
 
 
+def cgroup_processes(root: str) -> list[int]:
+    pids: list[int] = []
+    for parent, _, files in os.walk(root):
+        if "cgroup.procs" in files:
+            with contextlib.suppress(OSError):
+                pids += map(int, Path(parent, "cgroup.procs").read_text().split())
+    return pids
+
+
+def kill_cgroup_processes(root: str, timeout: float = 10.0) -> None:
+    """SIGKILL every process in the cgroup tree, and wait until they are gone (rmdir needs it)."""
+    deadline = time.monotonic() + timeout
+    while (pids := cgroup_processes(root)) and time.monotonic() < deadline:
+        for pid in pids:
+            _quiet(os.kill, pid, signal.SIGKILL)
+        time.sleep(0.05)  # the kernel reaps them asynchronously
+
+
 def _remove_cgroup_tree(root: str) -> None:
     # cgroup directories go with rmdir, deepest first; one with processes left stays (EBUSY).
     for parent, dirs, _ in os.walk(root, topdown=False):
@@ -216,6 +235,34 @@ class HostSnapshot:
     sysctls: dict[str, str]
     paths: set[str]
     cgroups: set[str]
+    # What a run that dies leaves besides: its node directory (shims, mounts), the directory to
+    # delete (the cluster's, when the run made it) and its bridge.
+    node_dir: str = ""
+    remove_dir: str = ""
+    bridge: str = ""
+
+    def save(self, path: Path) -> None:
+        """Write it where the next run finds it if this one dies without restoring."""
+        state = {**self.__dict__, "paths": sorted(self.paths), "cgroups": sorted(self.cgroups)}
+        path.write_text(json.dumps(state))
+
+    @classmethod
+    def recover_stale(cls, path: Path) -> bool:
+        """Undo what a run that died (SIGKILL, power) left, from the state it saved."""
+        if not path.exists():
+            return False
+        state = json.loads(path.read_text())
+        stale = cls(**{**state, "paths": set(state["paths"]), "cgroups": set(state["cgroups"])})
+        if stale.node_dir:
+            kill_processes_with_arg(f"-address {stale.node_dir}/containerd.sock")
+            unmount_under(Path(stale.node_dir))
+        if stale.bridge:
+            NodeNetwork(stale.bridge).delete()
+        stale.restore()
+        if stale.remove_dir:
+            shutil.rmtree(stale.remove_dir, ignore_errors=True)  # its image store alone: 300 MB
+        path.unlink(missing_ok=True)
+        return True
 
     @classmethod
     def take(cls) -> HostSnapshot:
@@ -244,6 +291,7 @@ class HostSnapshot:
             else:
                 _quiet(os.unlink, path)
         for root in sorted(_kubepods_cgroups() - self.cgroups):
+            kill_cgroup_processes(root)  # pods' processes outlive a killed containerd and shims
             _remove_cgroup_tree(root)
 
 
