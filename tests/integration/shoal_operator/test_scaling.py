@@ -167,3 +167,22 @@ def test_scale_down_removes_idle_pods_and_never_a_busy_one(
     wait(lambda: len(env.pods("pick")) == 2, 30, "idle pods removed")
     assert sorted(p.metadata.name for p in env.pods("pick")) == busy
     assert "busy workers hold 2" in env.status("pick")["lastScaleReason"]
+
+
+def test_pool_redis_password_the_operator_may_not_read_degrades_and_names_the_secret(
+    env: Env, redis_url: str, wait: Wait
+) -> None:
+    env.start_operator(redis_url)
+    secret = {"name": "redis", "key": "password"}
+    env.create_pool("private", redis={"url": redis_url, "passwordSecretRef": secret})
+    d = wait(lambda: env.deployment("private"), 5, "Deployment")
+    env_vars = {e.name: e for e in d.spec.template.spec.containers[0].env}
+    ref = env_vars["REDIS_PASSWORD"].value_from.secret_key_ref
+    assert (ref.name, ref.key) == ("redis", "password")  # by reference, never the value
+    degraded = wait(lambda: env.condition("private", "Degraded").get("status") == "True"
+                    and env.condition("private", "Degraded"), 10, "Degraded")  # fmt: skip
+    assert degraded["reason"] == "RedisConfigInvalid"
+    assert f"Secret {env.ns}/redis" in degraded["message"]
+    assert "spec.redis.passwordSecretRef" in degraded["message"]
+    wait(lambda: env.events("RedisConfigInvalid"), 5, "a Warning Event")
+    assert env.replicas("private") == 0  # held
