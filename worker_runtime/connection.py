@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ClusterDownError, TryAgainError
+from redis.exceptions import ClusterDownError, RedisError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -25,6 +25,12 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     OSError,
 )
+
+#: What a worker's loops retry with backoff and report as Redis trouble: any Redis error.
+#: Besides outages this covers replies such as DENIED (protected mode), OOM, READONLY (a
+#: failover in progress) and NOPERM, which an operator fixes while the worker waits; a loop
+#: that died on them would leave a pod alive but idle forever.
+WORKER_RETRY_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, RedisError)
 
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 

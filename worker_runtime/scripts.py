@@ -22,9 +22,20 @@ SCRIPT_NAMES = (
 )
 
 
+#: Scripts that only read: allowed on a replica and while Redis is out of memory.
+READ_ONLY_SCRIPTS = frozenset({"observe"})
+
+
 @cache
 def script_source(name: str) -> str:
-    return (files("worker_runtime.lua") / f"{name}.lua").read_text()
+    """The script with Redis 7 script flags prepended.
+
+    A flagged script is refused as a whole while Redis is over ``maxmemory`` (-OOM), before it
+    runs. Without flags Redis would refuse only its first memory-using command, after earlier
+    writes (say the LPOP of a fetch) were applied: a job could vanish between two structures.
+    """
+    flags = "#!lua flags=no-writes" if name in READ_ONLY_SCRIPTS else "#!lua"
+    return f"{flags}\n" + (files("worker_runtime.lua") / f"{name}.lua").read_text()
 
 
 class Scripts:

@@ -68,3 +68,38 @@ async def test_restart_mid_run_loses_nothing(own_redis: RedisServer) -> None:
     assert executed == set(range(n))
     assert counts["waiting"] == counts["active"] == counts["dead"] == 0
     assert health.recoveries >= 1
+
+
+class OperationErrors(WorkerObserver):
+    def __init__(self) -> None:
+        self.operations: list[str] = []
+
+    def redis_error(self, queue: str, *, operation: str, error: BaseException) -> None:
+        self.operations.append(operation)
+
+
+async def test_error_replies_are_retried_not_fatal(own_redis: RedisServer) -> None:
+    """An error reply (here OOM; likewise DENIED, READONLY, NOPERM) must not kill a loop."""
+    url = own_redis.url
+    errors = OperationErrors()
+    done = asyncio.Event()
+    worker = Worker(settings=fast_settings(url), observers=[errors])
+
+    @worker.processor("oom")
+    async def handle(job: Job[Any]) -> None:
+        done.set()
+
+    async with Queue("oom", redis_url=url) as q:
+        await q.enqueue({})
+        await q.redis.config_set("maxmemory", 1)  # every write script now fails with -OOM
+        try:
+            async with running(worker):
+
+                async def fetch_failed_twice() -> bool:
+                    return errors.operations.count("fetch") >= 2
+
+                await eventually(fetch_failed_twice, timeout=10, description="OOM on fetch")
+                await q.redis.config_set("maxmemory", 0)
+                await asyncio.wait_for(done.wait(), timeout=10)
+        finally:
+            await q.redis.config_set("maxmemory", 0)
