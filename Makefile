@@ -1,7 +1,7 @@
 # The two commands of the README: `make demo` (set up and run) and `make test` (set up, test).
 PYTHON ?= python3
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test lint e2e
 
 setup:
 	bash scripts/setup.sh
@@ -9,9 +9,12 @@ setup:
 demo: setup
 	shoal demo
 
-# Every tier runs: unit, integration (real Redis, SQL), k8s (real API server). No skips.
+# Every tier runs: unit, integration (real Redis, SQL), k8s (real API server), e2e (a real node,
+# the image, the chart; needs root). In CI nothing skips.
 test:
 	bash scripts/setup.sh --k8s
+	if [ "$$(id -u)" = 0 ]; then bash scripts/e2e.sh --prepare; \
+	else echo "not root: the e2e tier (a real node) will be skipped" >&2; fi
 	SHOAL_K8S_NO_BUILD=1 $(PYTHON) -m pytest -p no:cacheprovider
 
 lint:
@@ -19,3 +22,7 @@ lint:
 	ruff check .
 	mypy
 	lint-imports
+
+# Only the end-to-end tier (builds what it needs first).
+e2e:
+	bash scripts/e2e.sh
