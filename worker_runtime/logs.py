@@ -131,6 +131,9 @@ class JobLogObserver(WorkerObserver):
         else:
             self.log.error("job failed", traceback=traceback, **fields)
 
+    def job_cancelled(self, job: Job[Any]) -> None:
+        self.log.warning("job cancelled", job_id=job.id, queue=job.queue, attempt=job.attempt)
+
     def job_released(self, job: Job[Any]) -> None:
         self.log.info("job handed back at shutdown", job_id=job.id, queue=job.queue)
 

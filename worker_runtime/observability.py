@@ -12,8 +12,9 @@ webhook with ALERT_WEBHOOK_URL).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from worker_runtime.alerts import Alerting, AlertSink, LogSink, WebhookSink
 from worker_runtime.config import WorkerSettings
@@ -80,9 +81,10 @@ class Observability:
                 port=settings.health_port,
                 registry=obs.metrics.registry if obs.metrics is not None else None,
             )
-        obs.observers = [
+        parts_observing = [
             o for o in (obs.metrics, obs.status, obs.alerting, obs.job_logs) if o is not None
         ]
+        obs.observers = [ObserverGroup(parts_observing)]
         # Start order: the store migrates first; the probe server last, so it never reports
         # on parts that are not running. Stop runs in reverse: probes go first, the store
         # flushes last, after the consumers drained.
@@ -102,6 +104,42 @@ class Observability:
         worker.observers.extend(self.observers)
         worker.extensions.extend(self.extensions)
         return worker
+
+
+#: The hooks of `WorkerObserver` (what `ObserverGroup` dispatches), read from the class so a
+#: hook added there is dispatched too.
+HOOKS = tuple(
+    name for name, value in vars(WorkerObserver).items() if callable(value) and name[0] != "_"
+)
+
+
+class ObserverGroup(WorkerObserver):
+    """Several observers as one, calling for each hook only those that implement it.
+
+    The consumer calls every observer on every job event; most of ours implement two or
+    three hooks. Each hook here is an instance attribute: the one implementation itself when
+    there is one (no extra call at all), a loop when several, the base no-op when none.
+    """
+
+    def __init__(self, observers: Sequence[WorkerObserver]) -> None:
+        self.members = list(observers)
+        for hook in HOOKS:
+            base = getattr(WorkerObserver, hook)
+            handlers = [
+                getattr(o, hook) for o in self.members if getattr(type(o), hook, base) is not base
+            ]
+            if len(handlers) == 1:
+                setattr(self, hook, handlers[0])
+            elif handlers:
+                setattr(self, hook, _fan_out(tuple(handlers)))
+
+
+def _fan_out(handlers: tuple[Callable[..., None], ...]) -> Callable[..., None]:
+    def call_all(*args: Any, **kwargs: Any) -> None:
+        for handler in handlers:
+            handler(*args, **kwargs)
+
+    return call_all
 
 
 class _SinkHealth:

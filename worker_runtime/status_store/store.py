@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from worker_runtime.status_store.buffer import DeadLetter, Entry, Key
 from worker_runtime.status_store.schema import dead_letters, job_status
+from worker_runtime.status_store.sqlite_writer import SqliteWriterProcess
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Rows per statement: keeps each round trip and each transaction short.
@@ -90,6 +91,17 @@ UPSERT_COLUMNS = (
     "queue", "job_id", "status", "attempts", "owner_id", "worker_id", "error", "result_summary",
     "created_at", "started_at", "finished_at", "updated_at",
 )  # fmt: skip
+
+
+DEAD_LETTER_COLUMNS = (
+    "queue", "job_id", "payload", "error", "error_type", "traceback", "attempts", "owner_id",
+    "worker_id", "dead_at",
+)  # fmt: skip
+#: The dead-letter insert for the SQLite writer process (qmark parameters).
+DEAD_LETTER_SQL = (
+    f"INSERT INTO shoal_dead_letters ({', '.join(DEAD_LETTER_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in DEAD_LETTER_COLUMNS)})"
+)
 
 
 def upsert_statement(dialect: str) -> Any:
@@ -170,6 +182,12 @@ class StatusStore:
         if compiled.positiontup != list(UPSERT_COLUMNS):
             raise RuntimeError(f"unexpected upsert parameter order: {compiled.positiontup}")
         self._upsert_sql = str(compiled)
+        # SQLite files are written by a child process (see sqlite_writer); in-memory
+        # databases cannot be shared with one, so they go through the engine.
+        database = make_url(self.url).database
+        self._writer: SqliteWriterProcess | None = None
+        if self.dialect == "sqlite" and database not in (None, "", ":memory:"):
+            self._writer = SqliteWriterProcess(str(database))
 
     async def migrate(self) -> None:
         """Bring the schema to the newest revision (Alembic, run in-process)."""
@@ -187,6 +205,14 @@ class StatusStore:
     ) -> None:
         """Persist a batch in one transaction (all or nothing, so a failed batch is retried
         whole)."""
+        if self._writer is not None:
+            # The child process builds the rows: the event loop only pickles the entries.
+            dead_tuples = [(*d[:8], worker_id, d[8]) for d in dead]
+            async with asyncio.timeout(self.timeout):
+                await self._writer.write(
+                    self._upsert_sql, entries, worker_id, DEAD_LETTER_SQL, dead_tuples
+                )
+            return
         # Driver-level executemany of tuples: SQLAlchemy's per-row parameter processing would
         # cost ~3 µs a row on the event loop's thread; this costs a tenth of that.
         rows = [
@@ -218,7 +244,7 @@ class StatusStore:
     async def mark_pending(self, queue: str, job_ids: list[str], *, now_ms: int) -> None:
         """For producers: record jobs as pending when they are enqueued."""
         entries: dict[Key, Entry] = {
-            (queue, job_id): ["pending", 0, None, None, None, now_ms, None, None, now_ms]
+            (queue, job_id): ("pending", 0, None, None, None, now_ms, None, None, now_ms)
             for job_id in job_ids
         }
         await self.write(entries, [], worker_id=None)
@@ -270,4 +296,6 @@ class StatusStore:
         return [DeadLetterRecord.model_validate(dict(r)) for r in rows]
 
     async def close(self) -> None:
+        if self._writer is not None:
+            await self._writer.close()
         await self.engine.dispose()
