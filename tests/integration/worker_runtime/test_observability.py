@@ -13,7 +13,7 @@ from worker_runtime import Job, Queue, Worker, WorkerSettings
 from worker_runtime.alerts import WebhookSink
 from worker_runtime.heartbeat import Heartbeat
 from worker_runtime.http import ProbeServer
-from worker_runtime.observability import Observability
+from worker_runtime.observability import Observability, ObserverGroup
 from worker_runtime.status_store import StatusStore
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,12 @@ def test_parts_follow_their_settings(tmp_path: Path) -> None:
     assert obs.probes.registry is obs.metrics.registry  # type: ignore[union-attr]
     assert obs.alerting is not None
     assert any(isinstance(s, WebhookSink) for s in obs.alerting.sinks)
-    assert obs.observers == [obs.metrics, obs.status, obs.alerting, obs.job_logs]
+    (group,) = obs.observers
+    assert isinstance(group, ObserverGroup)
+    assert group.members == [obs.metrics, obs.status, obs.alerting, obs.job_logs]
+    # each hook calls only the parts that implement it
+    assert group.redis_recovered == obs.job_logs.redis_recovered  # type: ignore[union-attr]
+    assert group.job_started == obs.job_logs.job_started  # type: ignore[union-attr]
 
 
 async def test_metrics_endpoint_says_so_when_disabled(redis_url: str, tmp_path: Path) -> None:
