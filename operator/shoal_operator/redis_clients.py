@@ -21,6 +21,8 @@ from worker_runtime.core.spec import WorkerPoolSpec
 from worker_runtime.core.worker_env import redis_url_of
 
 SECRET_TTL_SECONDS = 60.0
+#: A Secret that could not be read is asked for again after this long, not on every tick.
+SECRET_ERROR_TTL_SECONDS = 15.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,7 @@ class RedisClients:
         self._settings = settings
         self._api = api
         self._clients: dict[str, RedisClient] = {}
-        self._secrets: dict[tuple[str, str, str], tuple[float, str]] = {}
+        self._secrets: dict[tuple[str, str, str], tuple[float, str | RedisConfigError]] = {}
 
     async def target(self, namespace: str, spec: WorkerPoolSpec) -> RedisTarget:
         """The pool's Redis, password included; RedisConfigError when it cannot be had."""
@@ -63,8 +65,22 @@ class RedisClients:
         cache_key = (namespace, name, key)
         cached = self._secrets.get(cache_key)
         now = time.monotonic()
-        if cached is not None and now - cached[0] < SECRET_TTL_SECONDS:
-            return cached[1]
+        if cached is not None:
+            at, value = cached
+            ttl = SECRET_ERROR_TTL_SECONDS if isinstance(value, Exception) else SECRET_TTL_SECONDS
+            if now - at < ttl:
+                if isinstance(value, RedisConfigError):
+                    raise value
+                return value
+        try:
+            password = await self._read_secret(namespace, name, key)
+        except RedisConfigError as exc:
+            self._secrets[cache_key] = (now, exc)
+            raise
+        self._secrets[cache_key] = (now, password)
+        return password
+
+    async def _read_secret(self, namespace: str, name: str, key: str) -> str:
         try:
             secret = await self._api.get(secret_path(namespace, name))
         except ApiError as exc:
@@ -78,9 +94,7 @@ class RedisClients:
         if secret is None or key not in data:
             what = "does not exist" if secret is None else f"has no key {key!r}"
             raise RedisConfigError(f"spec.redis.passwordSecretRef: Secret {name} {what}")
-        password = base64.b64decode(data[key]).decode()
-        self._secrets[cache_key] = (now, password)
-        return password
+        return base64.b64decode(data[key]).decode()
 
     def client(self, target: RedisTarget) -> RedisClient:
         client = self._clients.get(target.url)

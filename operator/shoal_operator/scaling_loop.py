@@ -145,6 +145,7 @@ class ScalingLoop:
             for s in pools
             if not asleep_and_unchanged(s, results.get(s.key)) and not _first_reconcile_pending(s)
         ]
+        self._telemetry.decided.set(len(busy))
         await asyncio.gather(*(self._act(s, results.get(s.key)) for s in busy))
         for state in pools:
             missing = state.deployment_seen and state.workload is None

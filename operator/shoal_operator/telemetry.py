@@ -8,7 +8,8 @@ Metrics live in their own registry, served on ``--metrics-port`` at ``/metrics``
 - ``shoal_pool_desired_replicas{namespace,pool}``: the autoscaler's last decision per pool
 - ``shoal_pool_replicas{namespace,pool}``: the pool's Deployment size
 - ``shoal_operator_tick_duration_seconds``: one pass of the scaling loop over all pools
-- ``shoal_operator_ticks_total``, ``shoal_operator_pools``, ``shoal_operator_api_retries_total``
+- ``shoal_operator_ticks_total``, ``shoal_operator_pools``, ``shoal_operator_pools_decided``,
+  ``shoal_operator_api_retries_total``
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ class Telemetry:
         )
         self.ticks = Counter("shoal_operator_ticks", "Scaling loop passes.", registry=r)
         self.pools = Gauge("shoal_operator_pools", "WorkerPools known.", registry=r)
+        self.decided = Gauge(
+            "shoal_operator_pools_decided",
+            "Pools decided in the last pass (the others were asleep with nothing new).",
+            registry=r,
+        )
         self.api_retries = Gauge(
             "shoal_operator_api_retries_total",
             "Kubernetes API requests retried after a transient failure.",
