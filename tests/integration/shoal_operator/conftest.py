@@ -29,7 +29,6 @@ from tests.harness.ports import free_port
 from tests.harness.waiting import wait_until
 
 # The session cluster and the namespace factory of the k8s tier.
-from tests.integration.k8s.conftest import kube_api, kube_cluster, namespace  # noqa: F401
 
 REPO = Path(__file__).resolve().parents[3]
 CRD = REPO / "crds" / "workerpools.shoal.dev.yaml"
@@ -43,7 +42,7 @@ def helm_path() -> Path:
 
 
 @pytest.fixture(scope="session")
-def crd(kube_cluster: KubeCluster) -> None:  # noqa: F811
+def crd(kube_cluster: KubeCluster) -> None:
     """The WorkerPool CRD from crds/, applied once and established."""
     kube_cluster.kubectl("apply", "--server-side", "-f", str(CRD))
     kube_cluster.kubectl(
@@ -75,7 +74,7 @@ def start_gc_probe(api: Any) -> None:
 
 
 @pytest.fixture(scope="session")
-def gc_watches_workerpools(kube_cluster: KubeCluster, crd: None) -> None:  # noqa: F811
+def gc_watches_workerpools(kube_cluster: KubeCluster, crd: None) -> None:
     """Wait until the garbage collector collects children of WorkerPools.
 
     The controller-manager's garbage collector picks up a new CRD at its next discovery pass
@@ -281,9 +280,9 @@ class Env:
 
 @pytest.fixture
 def env(
-    kube_cluster: KubeCluster,  # noqa: F811
-    kube_api: Any,  # noqa: F811
-    namespace: Callable[..., str],  # noqa: F811
+    kube_cluster: KubeCluster,
+    kube_api: Any,
+    namespace: Callable[..., str],
     crd: None,
     tmp_path: Path,
 ) -> Iterator[Env]:

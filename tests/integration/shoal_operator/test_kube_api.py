@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 from kubernetes import client
-from shoal_operator.kube import APPLY, ApiError, KubeApi
 
+from shoal_operator.kube import APPLY, ApiError, KubeApi
 from tests.harness.ports import free_port
 
 pytestmark = pytest.mark.integration

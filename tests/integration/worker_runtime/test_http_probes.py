@@ -137,7 +137,8 @@ async def test_readyz_fails_while_draining(redis_url: str, tmp_path: Path) -> No
         await stopping
         assert (await q.counts())["completed"] == 1
     with pytest.raises(httpx.ConnectError):
-        httpx.get(url + "/livez")  # the probe server stopped with the worker
+        async with httpx.AsyncClient() as client:
+            await client.get(url + "/livez")  # the probe server stopped with the worker
 
 
 async def _async(value: bool) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from shoal_operator.conditions import (
     Problem,
     StatusFacts,
@@ -13,7 +14,6 @@ from shoal_operator.conditions import (
     pool_status,
     status_patch,
 )
-
 from worker_runtime.core.spec import WorkerPoolStatus
 
 NOW = datetime(2026, 11, 29, 8, 0, 0, tzinfo=UTC)

@@ -11,7 +11,6 @@ from shoal_operator.deletion_cost import (
     pod_loads,
     safe_target,
 )
-
 from worker_runtime.core.observations import WorkerLoad
 
 PODS = ["a", "b", "c", "d"]

@@ -7,7 +7,6 @@ from typing import Any
 
 from shoal_operator.drift import deployment_drift, drifted_paths, pdb_drift
 from shoal_operator.render import render_deployment, render_pdb
-
 from worker_runtime.core.spec import load_workerpool
 
 POOL = load_workerpool(

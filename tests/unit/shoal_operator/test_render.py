@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from shoal_operator.render import (
     DELETION_COST_ANNOTATION,
     POOL_LABEL,
@@ -14,7 +15,6 @@ from shoal_operator.render import (
     replicas_patch,
     selector_string,
 )
-
 from worker_runtime.core.spec import WorkerPool, load_workerpool
 from worker_runtime.core.worker_env import termination_grace_seconds
 

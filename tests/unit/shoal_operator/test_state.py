@@ -9,7 +9,6 @@ from shoal_operator.events import event_body
 from shoal_operator.reconciler import initial_replicas, scaler_owns_replicas
 from shoal_operator.scaling_loop import seeded_history
 from shoal_operator.state import Registry, workload_of
-
 from worker_runtime.core.autoscaler import decide
 from worker_runtime.core.observations import History, Observations, QueueObservation
 
