@@ -8,146 +8,38 @@ Attributes are snake_case; the wire (YAML, the API server) is camelCase through 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainValidator,
-    ValidationError,
-    WithJsonSchema,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 
 from worker_runtime.core.backoff import Backoff, RetryPolicy
-from worker_runtime.core.keys import QUEUE_NAME_RE
+
+# The models' parts live in their own modules; these names are also importable from here.
+from worker_runtime.core.manifest_errors import ManifestError as ManifestError
+from worker_runtime.core.manifest_errors import describe_errors as describe_errors
+from worker_runtime.core.pod_template import EnvVar as EnvVar
+from worker_runtime.core.pod_template import EnvVarSource as EnvVarSource
+from worker_runtime.core.pod_template import FieldRef as FieldRef
+from worker_runtime.core.pod_template import KeyRef as KeyRef
+from worker_runtime.core.pod_template import LocalObjectReference as LocalObjectReference
+from worker_runtime.core.pod_template import Resources as Resources
+from worker_runtime.core.pod_template import Toleration as Toleration
+from worker_runtime.core.spec_rules import APP_REF as APP_REF
+from worker_runtime.core.spec_rules import DNS_LABEL as DNS_LABEL
+from worker_runtime.core.spec_rules import DNS_SUBDOMAIN as DNS_SUBDOMAIN
+from worker_runtime.core.spec_rules import ENV_NAME as ENV_NAME
+from worker_runtime.core.spec_rules import QUANTITY as QUANTITY
+from worker_runtime.core.spec_rules import URL_WITH_PASSWORD as URL_WITH_PASSWORD
+from worker_runtime.core.spec_rules import Quantity as Quantity
+from worker_runtime.core.spec_rules import QueueName as QueueName
+from worker_runtime.core.spec_rules import Rule as Rule
+from worker_runtime.core.spec_rules import _defaults_of, _no_duplicates, _RuleChecked, _Spec
+from worker_runtime.core.spec_rules import parse_quantity as parse_quantity
 
 API_VERSION = "shoal.dev/v1alpha1"
 KIND = "WorkerPool"
-
-DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
-APP_REF = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_.]*$"
-ENV_NAME = r"^[-._a-zA-Z][-._a-zA-Z0-9]*$"
-QUANTITY = (
-    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
-)
-# userinfo with a colon before the host: redis://user:secret@host, redis://:secret@host
-URL_WITH_PASSWORD = r"^rediss?://[^/@]*:[^/@]*@"
-
-
-@dataclass(frozen=True)
-class Rule:
-    """A rule across fields: checked here in Python and rendered as CEL into the CRD.
-
-    ``field`` is the wire name the error is reported on (the CEL ``fieldPath``); ``cel`` and
-    ``holds`` must say the same thing. test_crd.py checks every rule reaches the CRD; the broken
-    manifests of test_spec.py are the cases to replay against an API server.
-    """
-
-    field: str
-    message: str
-    cel: str
-    holds: Callable[[Any], bool]
-
-
-def _cel_rules(schema: dict[str, Any], cls: type[Any]) -> None:
-    """Put a model's rules into its JSON schema as Kubernetes CEL validations."""
-    rules = [r for r in getattr(cls, "rules", ()) if r.cel]
-    if rules:
-        schema["x-kubernetes-validations"] = [
-            {"rule": r.cel, "message": r.message, "fieldPath": f".{r.field}"} for r in rules
-        ]
-
-
-class _RuleChecked(BaseModel):
-    """Runs a model's ``rules`` after its fields validated; reports every broken rule at once."""
-
-    model_config = ConfigDict(json_schema_extra=_cel_rules)
-    rules: ClassVar[tuple[Rule, ...]] = ()
-
-    @model_validator(mode="after")
-    def _check_rules(self) -> Self:
-        broken = [rule for rule in type(self).rules if not rule.holds(self)]
-        if broken:
-            raise PydanticCustomError(
-                "cross_field",
-                "{summary}",
-                {
-                    "summary": "; ".join(f"{r.field}: {r.message}" for r in broken),
-                    "problems": [(r.field, r.message) for r in broken],
-                },
-            )
-        return self
-
-
-class _Spec(_RuleChecked):
-    # strict: "10" is not an integer for the API server either, so not for us.
-    model_config = ConfigDict(
-        extra="forbid",
-        frozen=True,
-        strict=True,
-        alias_generator=to_camel,
-        validate_by_name=True,
-        validate_by_alias=True,
-        serialize_by_alias=True,
-    )
-
-
-def _defaults_of(cls: type[BaseModel]) -> dict[str, Any]:
-    # The CRD default of a nested object is the whole object: the API server checks CEL rules
-    # against a default as written, before filling the defaults inside it.
-    return {"default": cls().model_dump(mode="json", by_alias=True, exclude_none=True)}
-
-
-def parse_quantity(text: str | int) -> Decimal:
-    """A Kubernetes resource quantity ("100m", "1.5Gi", "2e3", 4) as a number."""
-    if isinstance(text, int):
-        return Decimal(text)
-    if len(text) > 64 or not re.fullmatch(QUANTITY, text):
-        raise ValueError(f"{text!r} is not a quantity (e.g. 100m, 0.5, 128Mi, 2Gi)")
-    binary = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-    decimal = {"n": "1e-9", "u": "1e-6", "m": "1e-3", "k": "1e3", "M": "1e6", "G": "1e9"}
-    decimal |= {"T": "1e12", "P": "1e15", "E": "1e18"}
-    if text[-2:] in binary:
-        return Decimal(text[:-2]) * binary[text[-2:]]
-    if text[-1] in decimal:
-        return Decimal(text[:-1]) * Decimal(decimal[text[-1]])
-    try:
-        return Decimal(text)  # plain number or exponent form
-    except InvalidOperation as exc:  # pragma: no cover - the pattern already ruled this out
-        raise ValueError(f"{text!r} is not a quantity") from exc
-
-
-def _quantity(value: object) -> str | int:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError("must be a quantity string such as 100m or 128Mi, or an integer")
-    parse_quantity(value)
-    return value
-
-
-Quantity = Annotated[
-    str | int,
-    PlainValidator(_quantity),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "pattern": QUANTITY,
-            "maxLength": 64,
-            "x-kubernetes-int-or-string": True,
-        }
-    ),
-]
-QueueName = Annotated[str, Field(pattern=QUEUE_NAME_RE.pattern, max_length=63)]
 
 
 class SecretKeyRef(_Spec):
@@ -332,144 +224,6 @@ class Scaling(_Spec):
     )
 
 
-class KeyRef(_Spec):
-    """A key of a Secret or ConfigMap."""
-
-    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Object name.")
-    key: str = Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="Key in it.")
-    optional: bool | None = Field(None, description="Start even if it is missing.")
-
-
-class FieldRef(_Spec):
-    """A field of the pod, e.g. metadata.name (the downward API)."""
-
-    field_path: str = Field(max_length=256, description="e.g. metadata.name.")
-    api_version: str | None = Field(None, max_length=64, description="Default v1.")
-
-
-class EnvVarSource(_Spec):
-    """Where an env var's value comes from; exactly one."""
-
-    secret_key_ref: KeyRef | None = Field(None, description="A key of a Secret.")
-    config_map_key_ref: KeyRef | None = Field(None, description="A key of a ConfigMap.")
-    field_ref: FieldRef | None = Field(None, description="A field of the pod.")
-
-    rules: ClassVar[tuple[Rule, ...]] = (
-        Rule(
-            "secretKeyRef",
-            "set exactly one of secretKeyRef, configMapKeyRef or fieldRef",
-            "[has(self.secretKeyRef), has(self.configMapKeyRef), has(self.fieldRef)]"
-            ".filter(x, x).size() == 1",
-            lambda s: [s.secret_key_ref, s.config_map_key_ref, s.field_ref].count(None) == 2,
-        ),
-    )
-
-
-class EnvVar(_Spec):
-    """An environment variable of the worker container."""
-
-    name: str = Field(max_length=256, pattern=ENV_NAME, description="Variable name.")
-    value: str | None = Field(None, max_length=32768, description="Literal value.")
-    value_from: EnvVarSource | None = Field(None, description="Value from a Secret, ...")
-
-    rules: ClassVar[tuple[Rule, ...]] = (
-        Rule(
-            "value",
-            "set value or valueFrom, not both",
-            "!(has(self.value) && has(self.valueFrom))",
-            lambda s: s.value is None or s.value_from is None,
-        ),
-        Rule(
-            "value",
-            "REDIS_PASSWORD never inline; use valueFrom.secretKeyRef or redis.passwordSecretRef",
-            "self.name != 'REDIS_PASSWORD' || !has(self.value)",
-            lambda s: s.name != "REDIS_PASSWORD" or s.value is None,
-        ),
-    )
-
-
-class Toleration(_Spec):
-    """A pod toleration, as in the pod spec."""
-
-    key: str | None = Field(None, max_length=316, description="Taint key; empty: all.")
-    operator: Literal["Exists", "Equal"] = Field("Equal", description="Exists or Equal.")
-    value: str | None = Field(None, max_length=63, description="Taint value (Equal).")
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
-        None, description="Taint effect; empty: all."
-    )
-    toleration_seconds: int | None = Field(None, ge=0, description="NoExecute: stay this long.")
-
-    rules: ClassVar[tuple[Rule, ...]] = (
-        Rule(
-            "value",
-            "must be empty when operator is Exists",
-            "self.operator != 'Exists' || !has(self.value) || self.value == ''",
-            lambda s: s.operator != "Exists" or not s.value,
-        ),
-        Rule(
-            "operator",
-            "must be Exists when key is empty",
-            "(has(self.key) && self.key != '') || self.operator == 'Exists'",
-            lambda s: bool(s.key) or s.operator == "Exists",
-        ),
-        Rule(
-            "tolerationSeconds",
-            "only with effect NoExecute",
-            "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
-            lambda s: s.toleration_seconds is None or s.effect == "NoExecute",
-        ),
-    )
-
-
-def _requests_within_limits(s: Resources) -> bool:
-    return all(
-        parse_quantity(v) <= parse_quantity(s.limits[k])
-        for k, v in s.requests.items()
-        if k in s.limits
-    )
-
-
-class Resources(_Spec):
-    """Compute resources of the worker container."""
-
-    requests: dict[str, Quantity] = Field(
-        default_factory=dict, max_length=16, description="e.g. {cpu: 100m, memory: 128Mi}."
-    )
-    limits: dict[str, Quantity] = Field(
-        default_factory=dict, max_length=16, description="e.g. {memory: 512Mi}."
-    )
-
-    rules: ClassVar[tuple[Rule, ...]] = (
-        Rule(
-            "requests",
-            "each request must be <= its limit",
-            "!has(self.requests) || !has(self.limits) || self.requests.all(k, !(k in self.limits)"
-            " || quantity(string(self.requests[k])).compareTo(quantity(string(self.limits[k])))"
-            " <= 0)",
-            _requests_within_limits,
-        ),
-    )
-
-
-class LocalObjectReference(_Spec):
-    """An object in the pool's namespace, by name."""
-
-    name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Object name.")
-
-
-def _no_duplicates(key: Callable[[Any], str]) -> AfterValidator:
-    # No CEL needed: list-type set/map makes the API server refuse duplicates itself.
-    def check(items: list[Any]) -> list[Any]:
-        seen: set[str] = set()
-        for k in map(key, items):
-            if k in seen:
-                raise ValueError(f"duplicate {k!r}")
-            seen.add(k)
-        return items
-
-    return AfterValidator(check)
-
-
 class WorkerPoolSpec(_Spec):
     """What to run, from which queues, and how many workers."""
 
@@ -620,18 +374,6 @@ class WorkerPool(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class ManifestError(ValueError):
-    """A manifest that is not a valid WorkerPool; ``problems`` holds (path, message) pairs.
-
-    str() is one line naming every bad field, e.g.
-    ``invalid WorkerPool: spec.scaling.maxReplicas: must be >= minReplicas; spec.image: required``.
-    """
-
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = tuple(problems)
-        super().__init__("invalid WorkerPool: " + "; ".join(f"{p}: {m}" for p, m in problems))
-
-
 def load_workerpool(source: str | bytes | dict[str, Any]) -> WorkerPool:
     """Parse and validate a manifest (YAML/JSON text or a mapping); raise ManifestError."""
     import yaml  # parsing text is not I/O; imported here so the models stay cheap to import
@@ -653,70 +395,3 @@ def load_workerpool(source: str | bytes | dict[str, Any]) -> WorkerPool:
         return WorkerPool.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:
         raise ManifestError(describe_errors(exc)) from None
-
-
-def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
-    """pydantic's errors as (manifest path, short message), one per bad field."""
-    problems: list[tuple[str, str]] = []
-    for error in exc.errors(include_url=False):
-        path = _path(error["loc"])
-        if error["type"] == "cross_field":
-            for field, message in error["ctx"]["problems"]:
-                problems.append((f"{path}.{field}" if path else field, message))
-        else:
-            problems.append((path or "manifest", _message(error)))
-    return problems
-
-
-def _path(loc: tuple[int | str, ...]) -> str:
-    path = ""
-    for part in loc:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
-    return path
-
-
-_TYPE_NAMES = {
-    "int_type": "an integer",
-    "float_type": "a number",
-    "string_type": "a string",
-    "bool_type": "true or false",
-    "dict_type": "a mapping",
-    "list_type": "a list",
-    "model_type": "a mapping",
-    "model_attributes_type": "a mapping",
-}
-_BOUNDS = {
-    "greater_than_equal": ">=",
-    "greater_than": ">",
-    "less_than_equal": "<=",
-    "less_than": "<",
-}
-
-
-def _message(error: Any) -> str:
-    kind, ctx = error["type"], error.get("ctx", {})
-    got = repr(error["input"])
-    got = got if len(got) <= 40 else got[:37] + "..."
-    if kind == "missing":
-        return "required"
-    if kind == "extra_forbidden":
-        return "unknown field"
-    if kind in _TYPE_NAMES:
-        return f"must be {_TYPE_NAMES[kind]} (got {got})"
-    if kind in _BOUNDS:
-        limit = next(iter(ctx.values()))
-        return f"must be {_BOUNDS[kind]} {limit:g} (got {got})"
-    if kind == "literal_error":
-        return f"must be {ctx['expected']} (got {got})"
-    if kind == "string_pattern_mismatch":
-        return f"{got} does not match {ctx['pattern']}"
-    if kind == "string_too_short":
-        return "must not be empty" if ctx["min_length"] == 1 else error["msg"]
-    if kind == "string_too_long":
-        return f"must be at most {ctx['max_length']} characters"
-    if kind == "too_short":
-        return f"needs at least {ctx['min_length']} item(s)"
-    if kind == "too_long":
-        return f"allows at most {ctx['max_length']} items"
-    message: str = error["msg"]
-    return message.removeprefix("Value error, ")
