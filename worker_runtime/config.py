@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker_runtime.core.backoff import RetryPolicy
+from worker_runtime.core.cron_schedule import CronJob
 from worker_runtime.core.keys import DEFAULT_PREFIX, validate_queue_name
+from worker_runtime.rate_limit import GroupRateLimit, RateLimit
+
+#: Job events kept per queue (the stream is trimmed to about this many entries).
+DEFAULT_EVENTS_MAX_LEN = 10_000
 
 
 class QueueConfig(BaseModel):
@@ -29,6 +34,17 @@ class QueueConfig(BaseModel):
     keep_completed: int = Field(
         1000, ge=-1, description="completed records kept: -1 all, 0 none, N newest N"
     )
+    # --- flow control and scheduling (docs/flow-control.md) --------------------------------
+    rate_limit: RateLimit | None = Field(
+        None, description="queue-wide: at most max jobs started per per_seconds, all workers"
+    )
+    group_rate_limit: GroupRateLimit | None = Field(
+        None, description="per value of a payload field (user, tenant): max per per_seconds"
+    )
+    events_max_len: int = Field(
+        DEFAULT_EVENTS_MAX_LEN, ge=0, description="job events kept on the stream; 0 = no events"
+    )
+    cron: tuple[CronJob, ...] = Field((), description="repeatable jobs enqueued on a schedule")
 
 
 def redis_url_from_parts(
@@ -74,6 +90,8 @@ class WorkerSettings(BaseSettings):
     # own QueueConfig wins for the fields it sets explicitly.
     job_timeout_seconds: float | None = Field(None, alias="WORKER_TIMEOUT_SECONDS", gt=0)
     retry: RetryPolicy | None = Field(None, alias="WORKER_RETRY")
+    # A WorkerPool's rateLimit ({"max": 50, "perSeconds": 1}), for every queue of the worker.
+    rate_limit: RateLimit | None = Field(None, alias="WORKER_RATE_LIMIT")
 
     # --- observability (worker_runtime.observability wires these) ---------------------------
     health_checks_enabled: bool = Field(True, alias="ENABLE_HEALTH_CHECKS")
@@ -96,7 +114,7 @@ class WorkerSettings(BaseSettings):
     alert_webhook_url: str | None = Field(None, alias="ALERT_WEBHOOK_URL")
     alert_max_per_minute: int = Field(10, alias="ALERT_MAX_PER_MINUTE", ge=1)
 
-    @field_validator("retry", mode="before")
+    @field_validator("retry", "rate_limit", mode="before")
     @classmethod
     def _json_retry(cls, value: object) -> object:
         # The environment gives JSON text; pydantic-settings decodes it only for env sources.
@@ -124,6 +142,8 @@ class WorkerSettings(BaseSettings):
             fields["timeout_seconds"] = self.job_timeout_seconds
         if self.retry is not None:
             fields["retry"] = self.retry
+        if self.rate_limit is not None:
+            fields["rate_limit"] = self.rate_limit
         return QueueConfig.model_validate(fields)
 
     def resolved_redis_url(self) -> str:

@@ -15,19 +15,20 @@ import redis.asyncio as aioredis
 from pydantic import ValidationError
 
 from worker_runtime.config import QueueConfig, WorkerSettings
-from worker_runtime.connection import CONNECTION_ERRORS
+from worker_runtime.connection import WORKER_RETRY_ERRORS
 from worker_runtime.core.backoff import retry_delay_ms, should_retry
 from worker_runtime.core.codec import dumps
 from worker_runtime.core.keys import QueueKeys
+from worker_runtime.cron import run_cron
 from worker_runtime.errors import NonRetryableError
+from worker_runtime.idle_wait import IdleWait
 from worker_runtime.observers import WorkerObserver
 from worker_runtime.processor import Job, JobResult, Registration
+from worker_runtime.rate_limit import fetch_limit_args
 from worker_runtime.reconnect import Backoff
 from worker_runtime.scripts import Scripts
 from worker_runtime.slots import Slots
 
-#: How long an idle consumer blocks on the wake-up marker before looking again.
-IDLE_BLOCK_SECONDS = 5.0
 #: Stalled-job scan period; with the default 3 s lease a dead worker's jobs rerun within ~4 s.
 RECLAIM_INTERVAL_SECONDS = 1.0
 
@@ -73,13 +74,23 @@ class QueueConsumer:
         self._acks: list[str] = []
         self._unacked: set[str] = set()
         self._ack_task: asyncio.Task[None] | None = None
-        self._idle_wait: asyncio.Task[Any] | None = None
+        self._idle = IdleWait(blocking_redis, self.keys.marker)
+        self._cancelling: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         k = self.keys
-        self._fetch_keys = [k.wait, k.active, k.delayed, k.marker, k.job_prefix]
-        self._complete_keys = [k.active, k.completed, k.stats, k.job_prefix]
+        self._events = self.config.events_max_len
+        self._fetch_keys = [
+            k.wait, k.active, k.delayed, k.marker, k.job_prefix, k.prioritized, k.stats, k.rate,
+            k.group_rate_prefix, k.group_parked_prefix, k.limited_groups,
+        ]  # fmt: skip
+        self._fetch_limits = fetch_limit_args(self.config.rate_limit, self.config.group_rate_limit)
+        self._complete_keys = [
+            k.active, k.completed, k.stats, k.job_prefix, k.events, k.wait, k.prioritized,
+            k.marker, k.flows, k.children_prefix, k.child_failures_prefix,
+        ]  # fmt: skip
         self._fail_keys = [
             k.active, k.wait, k.delayed, k.dead, k.failed, k.stats, k.marker, k.job_prefix,
+            k.prioritized, k.events, k.flows, k.child_failures_prefix,
         ]  # fmt: skip
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -90,13 +101,15 @@ class QueueConsumer:
             asyncio.create_task(self._lease_loop(), name=f"shoal-lease-{self.name}"),
             asyncio.create_task(self._reclaim_loop(), name=f"shoal-reclaim-{self.name}"),
         ]
+        if self.config.cron:
+            cron = run_cron(redis=self.redis, keys=self.keys, jobs=self.config.cron)
+            self._tasks.append(asyncio.create_task(cron, name=f"shoal-cron-{self.name}"))
 
     def stop_fetching(self) -> None:
         """Stop taking new jobs at once (interrupts an idle block)."""
         self._stopping = True
         self._wake.set()
-        if self._idle_wait is not None:
-            self._idle_wait.cancel()
+        self._idle.cancel()
 
     async def drain(self, deadline: float) -> None:
         """Wait for running jobs until ``deadline`` (monotonic), then hand the rest back."""
@@ -117,7 +130,7 @@ class QueueConsumer:
         if leftovers:
             await asyncio.gather(*(t for _, t in leftovers), return_exceptions=True)
             # If Redis is down, their leases lapse and a live worker reclaims them.
-            with contextlib.suppress(*CONNECTION_ERRORS):
+            with contextlib.suppress(*WORKER_RETRY_ERRORS):
                 await self._release([job for job, _ in leftovers])
         await self._flush_acks_until(deadline + 5.0)
         for task in self._tasks:
@@ -146,9 +159,10 @@ class QueueConsumer:
             self._fetching = True
             try:
                 reply = await self.scripts.fetch(
-                    keys=self._fetch_keys, args=[self.settings.lease_ms, want, self.token]
+                    keys=self._fetch_keys,
+                    args=[self.settings.lease_ms, want, self.token, *self._fetch_limits],
                 )
-            except CONNECTION_ERRORS as exc:
+            except WORKER_RETRY_ERRORS as exc:
                 self.slots.give(want)
                 self._redis_failed("fetch", exc)
                 await backoff.sleep()
@@ -166,25 +180,17 @@ class QueueConsumer:
             if got == 0 and not self._stopping:
                 await self._block_until_work(int(reply[0]))
 
-    async def _block_until_work(self, next_due_ms: int) -> None:
-        timeout = IDLE_BLOCK_SECONDS
-        if next_due_ms >= 0:
-            timeout = min(timeout, max(0.0, next_due_ms / 1000 - time.time()))
-            if timeout <= 0:
-                return
-        self._idle_wait = asyncio.ensure_future(
-            self.blocking_redis.bzpopmin(self.keys.marker, timeout=max(timeout, 0.001))
-        )
+    async def _block_until_work(self, wait_ms: int) -> None:
+        """Block until woken, or for ``wait_ms`` (fetch's next due job or rate window)."""
         try:
-            await self._idle_wait
+            error = await self._idle.wait(wait_ms)
         except asyncio.CancelledError:
             if not self._stopping:
                 raise
-        except CONNECTION_ERRORS as exc:
-            self._redis_failed("wait", exc)
+            return
+        if error is not None:
+            self._redis_failed("wait", error)
             await asyncio.sleep(0.2)
-        finally:
-            self._idle_wait = None
 
     def _start_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> None:
         job: Job[Any] = Job(
@@ -220,8 +226,17 @@ class QueueConsumer:
                 except TimeoutError as exc:
                     raise JobTimeout(f"timed out after {timeout:g} s") from exc
         except asyncio.CancelledError:
-            # Cancelled by drain(): the job is handed back, not failed.
             self._finish(job)
+            if job.id in self._cancelling:
+                # Cancelled through the queue: cancel.lua already recorded it; not retried.
+                self._cancelling.discard(job.id)
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                for obs in self.observers:
+                    obs.job_cancelled(job)
+                return
+            # Cancelled by drain(): the job is handed back, not failed.
             raise
         except ValidationError as exc:
             await self._fail(job, started, f"invalid payload: {exc}", exc, retryable=False)
@@ -278,7 +293,7 @@ class QueueConsumer:
                 "worker": self.token,
             }
         )
-        args = [job.id, self.token, outcome, delay, message, tb, record]
+        args = [job.id, self.token, outcome, delay, message, tb, record, self._events]
         # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
         self._unacked.add(job.id)
         try:
@@ -300,8 +315,11 @@ class QueueConsumer:
     async def report_progress(self, job: Job[Any], value: str) -> None:
         # Progress is informative: a Redis hiccup must not fail the job reporting it.
         try:
-            await self.scripts.progress(keys=[self.keys.job(job.id)], args=[self.token, value])
-        except CONNECTION_ERRORS as exc:
+            await self.scripts.progress(
+                keys=[self.keys.job(job.id), self.keys.events],
+                args=[self.token, value, self._events, job.id],
+            )
+        except WORKER_RETRY_ERRORS as exc:
             self._redis_failed("progress", exc)
 
     # --- acknowledging ---------------------------------------------------------------------
@@ -318,10 +336,10 @@ class QueueConsumer:
         try:
             while self._acks:
                 batch, self._acks = self._acks, []
-                args = [self.config.keep_completed, self.token, *batch]
+                args = [self.config.keep_completed, self.token, self._events, *batch]
                 try:
                     await self.scripts.complete(keys=self._complete_keys, args=args)
-                except CONNECTION_ERRORS as exc:
+                except WORKER_RETRY_ERRORS as exc:
                     self._acks[:0] = batch  # keep order; nothing is dropped
                     self._redis_failed("complete", exc)
                     await backoff.sleep()
@@ -347,21 +365,34 @@ class QueueConsumer:
             if not ids:
                 continue
             try:
-                await self.scripts.extend(
+                _lost, cancelled = await self.scripts.extend(
                     keys=[self.keys.active, self.keys.job_prefix],
                     args=[self.settings.lease_ms, self.token, *ids],
                 )
-            except CONNECTION_ERRORS as exc:
+            except WORKER_RETRY_ERRORS as exc:
                 self._redis_failed("extend", exc)
+            else:
+                self._cancel_running(cancelled)
+
+    def _cancel_running(self, ids: list[str]) -> None:
+        """Stop the tasks of jobs cancelled through the queue (their state is recorded)."""
+        for job_id in ids:
+            entry = self.running.get(job_id)
+            if entry is not None and job_id not in self._unacked:
+                self._cancelling.add(job_id)
+                entry[1].cancel()
 
     async def _reclaim_loop(self) -> None:
         k = self.keys
-        keys = [k.active, k.wait, k.dead, k.failed, k.stats, k.marker, k.job_prefix]
-        args = [self.config.max_stalls, 1000, 1 if self.config.dead_letter else 0]
+        keys = [
+            k.active, k.wait, k.dead, k.failed, k.stats, k.marker, k.job_prefix, k.prioritized,
+            k.events, k.flows, k.child_failures_prefix,
+        ]  # fmt: skip
+        args = [self.config.max_stalls, 1000, 1 if self.config.dead_letter else 0, self._events]
         while True:
             try:
                 requeued, failed = await self.scripts.reclaim(keys=keys, args=args)
-            except CONNECTION_ERRORS as exc:
+            except WORKER_RETRY_ERRORS as exc:
                 self._redis_failed("reclaim", exc)
             else:
                 if requeued or failed:
@@ -375,7 +406,7 @@ class QueueConsumer:
         await self._with_retry(
             "release",
             lambda: self.scripts.release(
-                [k.active, k.wait, k.marker, k.job_prefix], [self.token, *ids]
+                [k.active, k.wait, k.marker, k.job_prefix, k.prioritized], [self.token, *ids]
             ),
             attempts=5,
         )
@@ -392,7 +423,7 @@ class QueueConsumer:
         while True:
             try:
                 result = await call()
-            except CONNECTION_ERRORS as exc:
+            except WORKER_RETRY_ERRORS as exc:
                 tries += 1
                 self._redis_failed(operation, exc)
                 if attempts is not None and tries >= attempts:

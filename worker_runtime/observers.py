@@ -37,6 +37,9 @@ class WorkerObserver:
     def job_released(self, job: Job[Any]) -> None:
         """Handed back unfinished at shutdown (no attempt charged)."""
 
+    def job_cancelled(self, job: Job[Any]) -> None:
+        """Stopped while running because it was cancelled through the queue (not retried)."""
+
     def jobs_stalled(self, queue: str, *, requeued: list[str], failed: list[str]) -> None:
         pass
 

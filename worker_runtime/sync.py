@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -14,6 +15,7 @@ from worker_runtime.queue import (
     JobSpec,
     counts_from_replies,
     enqueue_arguments,
+    enqueue_keys,
     enqueue_results,
     queue_counts_commands,
 )
@@ -38,15 +40,23 @@ class SyncQueue:
         self._enqueue = self.redis.register_script(script_source("enqueue"))
 
     def enqueue(
-        self, data: Any = None, *, id: str | None = None, delay_seconds: float = 0.0
+        self,
+        data: Any = None,
+        *,
+        id: str | None = None,
+        delay_seconds: float = 0.0,
+        run_at: datetime | float | None = None,
+        priority: int = 0,
     ) -> EnqueuedJob:
-        (job,) = self.enqueue_many([JobSpec(data=data, id=id, delay_seconds=delay_seconds)])
+        spec = JobSpec(
+            data=data, id=id, delay_seconds=delay_seconds, run_at=run_at, priority=priority
+        )
+        (job,) = self.enqueue_many([spec])
         return job
 
     def enqueue_many(self, jobs: Iterable[JobSpec | Any]) -> list[EnqueuedJob]:
         ids, chunks = enqueue_arguments(jobs)
-        k = self.keys
-        keys = [k.wait, k.delayed, k.marker, k.stats, k.job_prefix]
+        keys = enqueue_keys(self.keys)
         with self.redis.pipeline(transaction=False) as pipe:
             for chunk in chunks:
                 self._enqueue(keys=keys, args=chunk, client=pipe)

@@ -5,6 +5,9 @@ Hash fields (short names keep memory low at millions of jobs):
 ``due`` due ms (delayed), ``st`` last start ms, ``fin`` finish ms, ``prog`` progress JSON,
 ``res`` result JSON, ``err`` last error, ``tb`` last traceback, ``hist`` attempt history JSON,
 ``lk`` lease token of the worker running it, ``replays`` times replayed from dead-letter.
+Flow control (docs/flow-control.md): ``pri`` priority (absent = 0), ``grp`` rate-limit group
+it was parked under, ``par`` parent job id (a flow's child), ``pend`` children not finished
+yet and ``ocf`` on-child-failure policy (a flow's parent).
 """
 
 from __future__ import annotations
@@ -23,6 +26,16 @@ class JobState(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     DEAD = "dead"
+    CANCELLED = "cancelled"
+    WAITING_CHILDREN = "waiting-children"
+
+    @property
+    def final(self) -> bool:
+        """No worker will run the job again (short of a dead-letter replay)."""
+        return self in _FINAL_STATES
+
+
+_FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.DEAD, JobState.CANCELLED})
 
 
 class AttemptRecord(BaseModel):
@@ -58,6 +71,9 @@ class JobRecord(BaseModel):
     started_at: int | None = None
     finished_at: int | None = None
     replays: int = 0
+    priority: int = 0
+    parent: str | None = None
+    pending_children: int | None = None
 
 
 def dumps(value: Any) -> str:
@@ -105,4 +121,7 @@ def decode_job(job_id: str, queue: str, fields: dict[str, str]) -> JobRecord:
         started_at=_int(fields.get("st")),
         finished_at=_int(fields.get("fin")),
         replays=_int(fields.get("replays")) or 0,
+        priority=_int(fields.get("pri")) or 0,
+        parent=fields.get("par") or None,
+        pending_children=_int(fields.get("pend")),
     )

@@ -85,6 +85,67 @@ class QueueKeys:
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{job_id}"
 
+    # --- flow control and scheduling (docs/flow-control.md) --------------------------------
+
+    @property
+    def prioritized(self) -> str:
+        """ZSET job id -> -priority * 2^32 + sequence: ready jobs with a non-zero priority.
+
+        Priority-0 jobs stay on the plain ``wait`` LIST, so queues without priorities pay
+        nothing; negative scores (priority > 0) run before the LIST, positive ones after it.
+        """
+        return f"{self.base}:prio"
+
+    @property
+    def rate(self) -> str:
+        """ZSET of the starts in the last window (sliding log): the queue-wide rate limiter."""
+        return f"{self.base}:rate"
+
+    @property
+    def group_rate_prefix(self) -> str:
+        """Prefix of per-group limiter ZSETs (like ``rate``, one per group, with a TTL)."""
+        return f"{self.base}:grate:"
+
+    @property
+    def group_parked_prefix(self) -> str:
+        """Prefix of per-group LISTs of rate-limited jobs parked until their group's window."""
+        return f"{self.base}:gpark:"
+
+    @property
+    def limited_groups(self) -> str:
+        """ZSET group -> ms when its parked jobs may start again."""
+        return f"{self.base}:glimited"
+
+    @property
+    def cancelled(self) -> str:
+        """ZSET job id -> cancel time (ms): cancelled jobs (they never run again)."""
+        return f"{self.base}:cancelled"
+
+    @property
+    def events(self) -> str:
+        """STREAM of job events (progress, completed, failed, retried, dead, cancelled)."""
+        return f"{self.base}:events"
+
+    @property
+    def cron(self) -> str:
+        """HASH cron name -> last tick (epoch seconds) enqueued: one job per tick."""
+        return f"{self.base}:cron"
+
+    @property
+    def flows(self) -> str:
+        """ZSET parent id -> enqueue ms: parents waiting for their children."""
+        return f"{self.base}:flows"
+
+    @property
+    def children_prefix(self) -> str:
+        """Prefix of a parent's HASH child id -> result JSON (``children_prefix`` + parent)."""
+        return f"{self.base}:kids:"
+
+    @property
+    def child_failures_prefix(self) -> str:
+        """Prefix of a parent's HASH child id -> error, for failed children it ignored."""
+        return f"{self.base}:kidfail:"
+
 
 def worker_key(prefix: str, worker_id: str) -> str:
     """Heartbeat record of one worker (a HASH with a TTL)."""

@@ -1,24 +1,39 @@
 --[[ complete: acknowledge finished jobs in one batch.
-KEYS[1] active     ZSET
-KEYS[2] completed  ZSET id -> finish ms (retained records)
-KEYS[3] stats      HASH (completed, busy_ms)
-KEYS[4] job prefix
+KEYS[1]  active     ZSET
+KEYS[2]  completed  ZSET id -> finish ms (retained records)
+KEYS[3]  stats      HASH (completed, busy_ms)
+KEYS[4]  job prefix
+KEYS[5]  events     STREAM
+KEYS[6]  wait       LIST
+KEYS[7]  prio       ZSET
+KEYS[8]  marker     ZSET
+KEYS[9]  flows      ZSET parents waiting for children
+KEYS[10] children prefix (HASH per parent: child id -> result JSON)
+KEYS[11] child failures prefix (HASH per parent: child id -> error)
 ARGV[1] keep completed: -1 keep all, 0 delete at once, N keep the newest N
 ARGV[2] lease token
-ARGV[3..] pairs: id, result JSON ('' for none)
+ARGV[3] events stream length (approximate MAXLEN), 0 = no events
+ARGV[4..] pairs: id, result JSON ('' for none)
+One 'completed' event per call lists the batch's ids (one XADD per batch, not per job).
 Returns: number of jobs acknowledged (a job whose lease was lost is skipped). ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local keep = tonumber(ARGV[1])
 local token = ARGV[2]
+local maxlen = tonumber(ARGV[3])
+local P32 = 4294967296
 local n, busy = 0, 0
-for i = 3, #ARGV, 2 do
+local done = {}
+-- Children's results outlive their parent's record by a day at most.
+local KIDS_TTL_MS = 86400000
+for i = 4, #ARGV, 2 do
   local id = ARGV[i]
   local jk = KEYS[4] .. id
-  local lease = redis.call('HMGET', jk, 'lk', 'st')
-  if lease[1] == token and redis.call('ZREM', KEYS[1], id) == 1 then
+  local f = redis.call('HMGET', jk, 'lk', 'st', 'par', 'pend')
+  if f[1] == token and redis.call('ZREM', KEYS[1], id) == 1 then
     n = n + 1
-    if lease[2] then busy = busy + (now - tonumber(lease[2])) end
+    done[n] = id
+    if f[2] then busy = busy + (now - tonumber(f[2])) end
     if keep == 0 then
       redis.call('DEL', jk)
     else
@@ -27,12 +42,43 @@ for i = 3, #ARGV, 2 do
       redis.call('HDEL', jk, 'lk')
       redis.call('ZADD', KEYS[2], now, id)
     end
+    if f[4] then
+      -- A parent finished: its children's results are no longer needed for long.
+      redis.call('PEXPIRE', KEYS[10] .. id, KIDS_TTL_MS)
+      redis.call('PEXPIRE', KEYS[11] .. id, KIDS_TTL_MS)
+    end
+    if f[3] then
+      -- A flow's child: hand the result to the parent; the last child readies it.
+      local parent = f[3]
+      local pk = KEYS[4] .. parent
+      local res = ARGV[i + 1]
+      if res == '' then res = 'null' end
+      local p = redis.call('HMGET', pk, 'state', 'pri')
+      if p[1] == 'waiting-children' then
+        redis.call('HSET', KEYS[10] .. parent, id, res)
+        if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
+          redis.call('ZREM', KEYS[9], parent)
+          redis.call('HSET', pk, 'state', 'waiting')
+          local pri = tonumber(p[2])
+          if pri then
+            local seq = redis.call('HINCRBY', KEYS[3], 'pseq', 1) % P32
+            redis.call('ZADD', KEYS[7], string.format('%.0f', -pri * P32 + seq), parent)
+          else
+            redis.call('RPUSH', KEYS[6], parent)
+          end
+          redis.call('ZADD', KEYS[8], 0, 'w')
+        end
+      end
+    end
   end
 end
 if n > 0 then
   redis.call('HINCRBY', KEYS[3], 'completed', n)
   -- Summed run time (lease start to ack) lets observers derive the mean job duration.
   redis.call('HINCRBY', KEYS[3], 'busy_ms', busy)
+  if maxlen > 0 then
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', maxlen, '*', 'e', 'completed', 'ids', cjson.encode(done))
+  end
 end
 if keep > 0 then
   local excess = redis.call('ZCARD', KEYS[2]) - keep

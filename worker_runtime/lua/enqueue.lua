@@ -1,10 +1,13 @@
 --[[ enqueue: add jobs to a queue, skipping ids that already exist (dedup).
-KEYS[1] wait     LIST  ready job ids
+KEYS[1] wait     LIST  ready job ids (priority 0)
 KEYS[2] delayed  ZSET  id -> due ms
 KEYS[3] marker   ZSET  wake-up marker for idle workers
-KEYS[4] stats    HASH  counters
+KEYS[4] stats    HASH  counters (and 'pseq', the priority sequence)
 KEYS[5] job prefix (job hash = prefix .. id; same hash tag)
-ARGV[1..] triples: id, payload JSON, delay ms (0 = ready now)
+KEYS[6] prio     ZSET  id -> -priority * 2^32 + sequence (ready jobs with a priority)
+ARGV[1..] quadruples: id, payload JSON, when, priority
+  when: '0' ready now, 'N' a delay of N ms, '@N' due at epoch ms N (Redis' clock)
+  priority: integer, 0 = none (the plain LIST); higher runs first
 Time is Redis' own clock (TIME), so producers and workers need no clock sync.
 Returns: one flag per job, 1 added, 0 already existed. ]]
 local t = redis.call('TIME')
@@ -12,23 +15,31 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local out = {}
 local ready, added = 0, 0
 local next_due = nil
-for i = 1, #ARGV, 3 do
-  local id, data, delay = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
-  local due = now + delay
+for i = 1, #ARGV, 4 do
+  local id, data, when, pri = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local due
+  if string.byte(when, 1) == 64 then due = tonumber(string.sub(when, 2)) else due = now + tonumber(when) end
   local jk = KEYS[5] .. id
   if redis.call('EXISTS', jk) == 1 then
     out[#out + 1] = 0
   else
     added = added + 1
-    if delay > 0 then
+    if due > now then
       redis.call('HSET', jk, 'data', data, 'ts', now, 'att', 0, 'stl', 0, 'state', 'delayed', 'due', due)
       redis.call('ZADD', KEYS[2], due, id)
       if next_due == nil or due < next_due then next_due = due end
     else
       redis.call('HSET', jk, 'data', data, 'ts', now, 'att', 0, 'stl', 0, 'state', 'waiting')
-      redis.call('RPUSH', KEYS[1], id)
+      if pri == 0 then
+        redis.call('RPUSH', KEYS[1], id)
+      else
+        local seq = redis.call('HINCRBY', KEYS[4], 'pseq', 1) % 4294967296
+        -- %.0f: Lua's default number format keeps 14 digits only; scores need 16.
+        redis.call('ZADD', KEYS[6], string.format('%.0f', -pri * 4294967296 + seq), id)
+      end
       ready = ready + 1
     end
+    if pri ~= 0 then redis.call('HSET', jk, 'pri', pri) end
     out[#out + 1] = 1
   end
 end

@@ -1,12 +1,16 @@
 --[[ fail: record one failed attempt, then retry, dead-letter or fail the job.
-KEYS[1] active   ZSET
-KEYS[2] wait     LIST
-KEYS[3] delayed  ZSET
-KEYS[4] dead     ZSET id -> ms (dead-letter store)
-KEYS[5] failed   ZSET id -> ms (final failures kept when dead-lettering is off)
-KEYS[6] stats    HASH
-KEYS[7] marker   ZSET
-KEYS[8] job prefix
+KEYS[1]  active   ZSET
+KEYS[2]  wait     LIST
+KEYS[3]  delayed  ZSET
+KEYS[4]  dead     ZSET id -> ms (dead-letter store)
+KEYS[5]  failed   ZSET id -> ms (final failures kept when dead-lettering is off)
+KEYS[6]  stats    HASH
+KEYS[7]  marker   ZSET
+KEYS[8]  job prefix
+KEYS[9]  prio     ZSET (ready jobs with a priority)
+KEYS[10] events   STREAM
+KEYS[11] flows    ZSET parents waiting for children
+KEYS[12] child failures prefix (HASH per parent: child id -> error)
 ARGV[1] id
 ARGV[2] lease token
 ARGV[3] action: 'retry' | 'dead' | 'fail'
@@ -14,15 +18,35 @@ ARGV[4] retry delay (ms)
 ARGV[5] error message
 ARGV[6] traceback
 ARGV[7] attempt record (JSON object appended to the history; finished_at is set here)
+ARGV[8] events stream length (approximate MAXLEN), 0 = no events
 Returns: 1 applied, 0 lease lost (another worker owns the job now). ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local id, token = ARGV[1], ARGV[2]
+local maxlen = tonumber(ARGV[8] or 0)
+-- Callers of the older, shorter form: derive the added keys from KEYS[2] ('<base>:wait').
+for _, k in ipairs({{9, 'prio'}, {10, 'events'}, {11, 'flows'}, {12, 'kidfail:'}}) do
+  KEYS[k[1]] = KEYS[k[1]] or (string.sub(KEYS[2], 1, -5) .. k[2])
+end
 local jk = KEYS[8] .. id
 if redis.call('HGET', jk, 'lk') ~= token or redis.call('ZREM', KEYS[1], id) == 0 then
   return 0
 end
-local started = redis.call('HGET', jk, 'st')
+local P32 = 4294967296
+local function push(job, pri)
+  if pri then
+    local seq = redis.call('HINCRBY', KEYS[6], 'pseq', 1) % P32
+    redis.call('ZADD', KEYS[9], string.format('%.0f', -pri * P32 + seq), job)
+  else
+    redis.call('RPUSH', KEYS[2], job)
+  end
+  redis.call('ZADD', KEYS[7], 0, 'w')
+end
+local function event(...)
+  if maxlen > 0 then redis.call('XADD', KEYS[10], 'MAXLEN', '~', maxlen, '*', ...) end
+end
+local f = redis.call('HMGET', jk, 'st', 'pri', 'par')
+local started, pri, parent = f[1], tonumber(f[2]), f[3]
 if started then redis.call('HINCRBY', KEYS[6], 'busy_ms', now - tonumber(started)) end
 local hist = redis.call('HGET', jk, 'hist')
 local entries = hist and cjson.decode(hist) or {}
@@ -30,7 +54,7 @@ local rec = cjson.decode(ARGV[7])
 rec['finished_at'] = now
 entries[#entries + 1] = rec
 redis.call('HSET', jk, 'err', ARGV[5], 'tb', ARGV[6], 'hist', cjson.encode(entries))
-redis.call('HINCRBY', jk, 'att', 1)
+local att = redis.call('HINCRBY', jk, 'att', 1)
 redis.call('HDEL', jk, 'lk')
 local action = ARGV[3]
 if action == 'retry' then
@@ -43,16 +67,36 @@ if action == 'retry' then
     redis.call('ZADD', KEYS[7], 'LT', due, 'd')
   else
     redis.call('HSET', jk, 'state', 'waiting')
-    redis.call('RPUSH', KEYS[2], id)
-    redis.call('ZADD', KEYS[7], 0, 'w')
+    push(id, pri)
   end
-elseif action == 'dead' then
-  redis.call('HSET', jk, 'state', 'dead', 'fin', now)
-  redis.call('ZADD', KEYS[4], now, id)
-  redis.call('HINCRBY', KEYS[6], 'failed', 1)
-else
-  redis.call('HSET', jk, 'state', 'failed', 'fin', now)
-  redis.call('ZADD', KEYS[5], now, id)
-  redis.call('HINCRBY', KEYS[6], 'failed', 1)
+  event('e', 'retried', 'id', id, 'attempt', att, 'delay', delay, 'error', ARGV[5])
+  return 1
+end
+local final = action == 'dead' and 'dead' or 'failed'
+redis.call('HSET', jk, 'state', final, 'fin', now)
+redis.call('ZADD', action == 'dead' and KEYS[4] or KEYS[5], now, id)
+redis.call('HINCRBY', KEYS[6], 'failed', 1)
+event('e', final, 'id', id, 'attempt', att, 'error', ARGV[5])
+-- A flow's child failed for good: its parent follows its on_child_failure policy.
+if parent then
+  local pk = KEYS[8] .. parent
+  local p = redis.call('HMGET', pk, 'state', 'ocf', 'pri')
+  if p[1] == 'waiting-children' then
+    if p[2] == 'ignore' then
+      redis.call('HSET', KEYS[12] .. parent, id, ARGV[5])
+      if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
+        redis.call('ZREM', KEYS[11], parent)
+        redis.call('HSET', pk, 'state', 'waiting')
+        push(parent, tonumber(p[3]))
+      end
+    else
+      local msg = 'child ' .. id .. ' failed: ' .. ARGV[5]
+      redis.call('ZREM', KEYS[11], parent)
+      redis.call('HSET', pk, 'state', final, 'fin', now, 'err', msg)
+      redis.call('ZADD', action == 'dead' and KEYS[4] or KEYS[5], now, parent)
+      redis.call('HINCRBY', KEYS[6], 'failed', 1)
+      event('e', final, 'id', parent, 'error', msg)
+    end
+  end
 end
 return 1

@@ -1,19 +1,46 @@
 --[[ reclaim: requeue jobs whose lease expired (their worker died); fail repeat stallers.
-KEYS[1] active   ZSET
-KEYS[2] wait     LIST
-KEYS[3] dead     ZSET
-KEYS[4] failed   ZSET
-KEYS[5] stats    HASH
-KEYS[6] marker   ZSET
-KEYS[7] job prefix
+KEYS[1]  active   ZSET
+KEYS[2]  wait     LIST
+KEYS[3]  dead     ZSET
+KEYS[4]  failed   ZSET
+KEYS[5]  stats    HASH
+KEYS[6]  marker   ZSET
+KEYS[7]  job prefix
+KEYS[8]  prio     ZSET (ready jobs with a priority)
+KEYS[9]  events   STREAM
+KEYS[10] flows    ZSET parents waiting for children
+KEYS[11] child failures prefix (HASH per parent)
 ARGV[1] max stalls: a job stalled more often than this fails
 ARGV[2] max jobs to reclaim in this call
 ARGV[3] 1 = failures go to the dead-letter store, 0 = to the failed set
+ARGV[4] events stream length (approximate MAXLEN), 0 = no events
 Returns: {{requeued ids}, {failed ids}} ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local max_stalls = tonumber(ARGV[1])
 local to_dead = ARGV[3] == '1'
+local maxlen = tonumber(ARGV[4] or 0)
+-- Callers of the older, shorter form: derive the added keys from KEYS[2] ('<base>:wait').
+for _, k in ipairs({{8, 'prio'}, {9, 'events'}, {10, 'flows'}, {11, 'kidfail:'}}) do
+  KEYS[k[1]] = KEYS[k[1]] or (string.sub(KEYS[2], 1, -5) .. k[2])
+end
+local P32 = 4294967296
+local function event(...)
+  if maxlen > 0 then redis.call('XADD', KEYS[9], 'MAXLEN', '~', maxlen, '*', ...) end
+end
+local function push(job, pri, head)
+  if pri then
+    local seq = 0
+    if not head then seq = redis.call('HINCRBY', KEYS[5], 'pseq', 1) % P32 end
+    redis.call('ZADD', KEYS[8], string.format('%.0f', -pri * P32 + seq), job)
+  elseif head then
+    redis.call('LPUSH', KEYS[2], job)
+  else
+    redis.call('RPUSH', KEYS[2], job)
+  end
+end
+local final = to_dead and 'dead' or 'failed'
+local final_set = to_dead and KEYS[3] or KEYS[4]
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local requeued, failed = {}, {}
 for _, id in ipairs(ids) do
@@ -23,25 +50,46 @@ for _, id in ipairs(ids) do
     local stalls = redis.call('HINCRBY', jk, 'stl', 1)
     redis.call('HDEL', jk, 'lk')
     redis.call('HINCRBY', KEYS[5], 'stalled', 1)
+    local f = redis.call('HMGET', jk, 'pri', 'par')
     if stalls > max_stalls then
       local msg = 'job stalled ' .. stalls .. ' times (worker lost while running it)'
       local hist = redis.call('HGET', jk, 'hist')
       local entries = hist and cjson.decode(hist) or {}
       entries[#entries + 1] = {error = msg, finished_at = now, stalled = true}
       redis.call('HSET', jk, 'err', msg, 'tb', '', 'hist', cjson.encode(entries), 'fin', now)
-      if to_dead then
-        redis.call('HSET', jk, 'state', 'dead')
-        redis.call('ZADD', KEYS[3], now, id)
-      else
-        redis.call('HSET', jk, 'state', 'failed')
-        redis.call('ZADD', KEYS[4], now, id)
-      end
+      redis.call('HSET', jk, 'state', final)
+      redis.call('ZADD', final_set, now, id)
       redis.call('HINCRBY', KEYS[5], 'failed', 1)
+      event('e', final, 'id', id, 'error', msg)
       failed[#failed + 1] = id
+      local parent = f[2]
+      if parent then
+        -- Same policy as fail.lua: the parent fails, or ignores this child.
+        local pk = KEYS[7] .. parent
+        local p = redis.call('HMGET', pk, 'state', 'ocf', 'pri')
+        if p[1] == 'waiting-children' then
+          if p[2] == 'ignore' then
+            redis.call('HSET', KEYS[11] .. parent, id, msg)
+            if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
+              redis.call('ZREM', KEYS[10], parent)
+              redis.call('HSET', pk, 'state', 'waiting')
+              push(parent, tonumber(p[3]), false)
+              requeued[#requeued + 1] = parent
+            end
+          else
+            local pmsg = 'child ' .. id .. ' failed: ' .. msg
+            redis.call('ZREM', KEYS[10], parent)
+            redis.call('HSET', pk, 'state', final, 'fin', now, 'err', pmsg)
+            redis.call('ZADD', final_set, now, parent)
+            redis.call('HINCRBY', KEYS[5], 'failed', 1)
+            event('e', final, 'id', parent, 'error', pmsg)
+          end
+        end
+      end
     else
       -- To the head: it was taken before anything still waiting.
       redis.call('HSET', jk, 'state', 'waiting')
-      redis.call('LPUSH', KEYS[2], id)
+      push(id, tonumber(f[1]), true)
       requeued[#requeued + 1] = id
     end
   end

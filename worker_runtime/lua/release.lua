@@ -3,6 +3,7 @@ KEYS[1] active  ZSET
 KEYS[2] wait    LIST
 KEYS[3] marker  ZSET
 KEYS[4] job prefix
+KEYS[5] prio    ZSET (ready jobs with a priority)
 ARGV[1] lease token
 ARGV[2..] job ids
 Returns: number of jobs put back. ]]
@@ -13,7 +14,13 @@ for i = 2, #ARGV do
   if redis.call('HGET', jk, 'lk') == ARGV[1] and redis.call('ZREM', KEYS[1], id) == 1 then
     redis.call('HSET', jk, 'state', 'waiting')
     redis.call('HDEL', jk, 'lk')
-    redis.call('LPUSH', KEYS[2], id)
+    -- To the head of its priority: sequence 0 sorts before every other job of that priority.
+    local pri = tonumber(redis.call('HGET', jk, 'pri'))
+    if pri then
+      redis.call('ZADD', KEYS[5], string.format('%.0f', -pri * 4294967296), id)
+    else
+      redis.call('LPUSH', KEYS[2], id)
+    end
     n = n + 1
   end
 end

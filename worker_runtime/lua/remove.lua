@@ -1,11 +1,18 @@
 --[[ remove: delete one job that is not running.
-KEYS[1] wait       LIST
-KEYS[2] active     ZSET
-KEYS[3] delayed    ZSET
-KEYS[4] completed  ZSET
-KEYS[5] failed     ZSET
-KEYS[6] dead       ZSET
-KEYS[7] job prefix
+KEYS[1]  wait       LIST
+KEYS[2]  active     ZSET
+KEYS[3]  delayed    ZSET
+KEYS[4]  completed  ZSET
+KEYS[5]  failed     ZSET
+KEYS[6]  dead       ZSET
+KEYS[7]  job prefix
+KEYS[8]  prio       ZSET
+KEYS[9]  cancelled  ZSET
+KEYS[10] group parked prefix (LIST per group)
+KEYS[11] stats      HASH ('parked' count)
+KEYS[12] flows      ZSET
+KEYS[13] children prefix
+KEYS[14] child failures prefix
 ARGV[1] job id
 Returns: 1 removed, 0 no such job, -1 the job is active (leased) and was left alone. ]]
 local id = ARGV[1]
@@ -17,5 +24,13 @@ redis.call('ZREM', KEYS[3], id)
 redis.call('ZREM', KEYS[4], id)
 redis.call('ZREM', KEYS[5], id)
 redis.call('ZREM', KEYS[6], id)
-redis.call('DEL', jk)
+redis.call('ZREM', KEYS[8], id)
+redis.call('ZREM', KEYS[9], id)
+redis.call('ZREM', KEYS[12], id)
+local g = redis.call('HGET', jk, 'grp')
+if g then
+  local n = redis.call('LREM', KEYS[10] .. g, 0, id)
+  if n > 0 then redis.call('HINCRBY', KEYS[11], 'parked', -n) end
+end
+redis.call('DEL', jk, KEYS[13] .. id, KEYS[14] .. id)
 return 1
