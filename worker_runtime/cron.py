@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from worker_runtime.connection import CONNECTION_ERRORS
 from worker_runtime.control_scripts import ControlScripts
@@ -22,12 +24,49 @@ from worker_runtime.core.cron_schedule import CronJob
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.reconnect import Backoff
 
+if TYPE_CHECKING:
+    from worker_runtime.processor import Registration
+
 #: Missed ticks enqueued at most when catching up (a long outage must not flood the queue).
 MAX_CATCH_UP = 1000
 
 
 def cron_job_id(name: str, tick: int) -> str:
     return f"cron:{name}:{tick}"
+
+
+def add_cron_job(
+    registrations: Mapping[str, Registration],
+    queue: str,
+    *,
+    schedule: str | None = None,
+    every_seconds: int | None = None,
+    name: str = "",
+    data: Any = None,
+    priority: int = 0,
+    catch_up: bool = False,
+) -> None:
+    """`Worker.cron`: add a `CronJob` to a registered queue's config (one-line errors)."""
+    reg = registrations.get(queue)
+    if reg is None:
+        raise ValueError(f"cron(): register a processor for queue {queue!r} first")
+    try:
+        job = CronJob(
+            name=name,
+            schedule=schedule,
+            every_seconds=every_seconds,
+            data=data,
+            priority=priority,
+            catch_up=catch_up,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        message = first["msg"].removeprefix("Value error, ")
+        raise ValueError(f"cron({queue!r}): {field + ': ' if field else ''}{message}") from None
+    if any(existing.name == job.name for existing in reg.config.cron):
+        raise ValueError(f"cron(): queue {queue!r} already has a cron job named {job.name!r}")
+    reg.config = reg.config.model_copy(update={"cron": (*reg.config.cron, job)})
 
 
 async def run_cron(*, redis: Any, keys: QueueKeys, jobs: Sequence[CronJob]) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from redis.exceptions import ResponseError
+
 from worker_runtime.core.codec import encode_payload
 
 if TYPE_CHECKING:
@@ -77,7 +79,12 @@ async def enqueue_flow(
         argv += quad
     k = queue.keys
     keys = [k.wait, k.delayed, k.marker, k.stats, k.job_prefix, k.prioritized, k.flows]
-    added = await queue.control.flow(keys=keys, args=argv)
+    try:
+        added = await queue.control.flow(keys=keys, args=argv)
+    except ResponseError as exc:
+        if "exists already" in str(exc):
+            raise InvalidJobSpec(f"children: {exc}") from None
+        raise
     return Flow(parent_id=pid, children_ids=ids, added=bool(added))
 
 

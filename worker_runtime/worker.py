@@ -17,6 +17,7 @@ from worker_runtime.config import QueueConfig, WorkerSettings
 from worker_runtime.connection import connect, ensure_ready
 from worker_runtime.consumer import QueueConsumer
 from worker_runtime.core.keys import validate_queue_name
+from worker_runtime.cron import add_cron_job
 from worker_runtime.observers import WorkerObserver
 from worker_runtime.processor import (
     ProcessFn,
@@ -123,6 +124,11 @@ class Worker:
             return fn
 
         return decorate
+
+    def cron(self, queue: str, schedule: str | None = None, **fields: Any) -> None:
+        """Enqueue a job on ``queue`` at every tick of ``schedule`` (or ``every_seconds=``):
+        one job per tick however many workers run. See `worker_runtime.cron.add_cron_job`."""
+        add_cron_job(self.registrations, queue, schedule=schedule, **fields)
 
     # --- running ---------------------------------------------------------------------------
 

@@ -87,18 +87,21 @@ class CronSchedule:
                 f"{text!r}: expected 5 fields (minute hour day month weekday) or 6 (seconds first)"
             )
         sec, minute, hour, day, month, weekday = fields
-        weekdays = _field(weekday, lo=0, hi=7, names=WEEKDAYS)
-        return cls(
-            seconds=_field(sec, lo=0, hi=59),
-            minutes=_field(minute, lo=0, hi=59),
-            hours=_field(hour, lo=0, hi=23),
-            days=_field(day, lo=1, hi=31),
-            months=_field(month, lo=1, hi=12, names=MONTHS, offset=1),
-            weekdays=frozenset(d % 7 for d in weekdays),
-            days_restricted=not day.startswith("*"),
-            weekdays_restricted=not weekday.startswith("*"),
-            text=text,
-        )
+        try:
+            weekdays = _field(weekday, lo=0, hi=7, names=WEEKDAYS)
+            return cls(
+                seconds=_field(sec, lo=0, hi=59),
+                minutes=_field(minute, lo=0, hi=59),
+                hours=_field(hour, lo=0, hi=23),
+                days=_field(day, lo=1, hi=31),
+                months=_field(month, lo=1, hi=12, names=MONTHS, offset=1),
+                weekdays=frozenset(d % 7 for d in weekdays),
+                days_restricted=not day.startswith("*"),
+                weekdays_restricted=not weekday.startswith("*"),
+                text=text,
+            )
+        except InvalidCronSchedule as exc:
+            raise InvalidCronSchedule(f"{text!r}: {exc}") from None
 
     def _day_matches(self, t: datetime) -> bool:
         dom = t.day in self.days
