@@ -42,15 +42,20 @@ def is_cluster_url(url: str) -> bool:
     return url.startswith(CLUSTER_SCHEMES)
 
 
-def connect(url: str, *, max_connections: int = 64) -> RedisClient:
+def connect(
+    url: str, *, max_connections: int = 64, socket_timeout: float | None = 30.0
+) -> RedisClient:
     """An asyncio client with short connect timeouts and a few quick command retries.
 
     Longer outages surface as CONNECTION_ERRORS to the caller, which backs off itself
     (so health can report the outage instead of hiding it behind a long retry).
+    ``socket_timeout`` bounds every reply: a half-open connection must not hang a loop forever
+    (a blocking command's caller passes more than its own block time).
     """
     common: dict[str, Any] = {
         "decode_responses": True,
         "socket_connect_timeout": 2.0,
+        "socket_timeout": socket_timeout,
         "socket_keepalive": True,
         "health_check_interval": 15,
         "max_connections": max_connections,

@@ -141,7 +141,8 @@ class Worker:
             raise ValueError(f"no processor registered for queue(s): {', '.join(unknown)}")
         url = self.settings.resolved_redis_url()
         self.redis = connect(url, max_connections=16 + 4 * len(names))
-        self._blocking = connect(url, max_connections=len(names) + 1)
+        # Idle consumers block up to a few seconds in BZPOPMIN: allow well beyond that.
+        self._blocking = connect(url, max_connections=len(names) + 1, socket_timeout=60)
         await ensure_ready(self.redis)
         await ensure_ready(self._blocking)
         self._stop_requested = asyncio.Event()
