@@ -21,6 +21,9 @@ from worker_runtime.core.codec import dumps
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.cron import run_cron
 from worker_runtime.errors import NonRetryableError
+
+# Re-exported: the worker sizes its blocking connections' socket timeout from it.
+from worker_runtime.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_SECONDS
 from worker_runtime.idle_wait import IdleWait
 from worker_runtime.observers import WorkerObserver
 from worker_runtime.processor import Job, JobResult, Registration

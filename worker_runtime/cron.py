@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from worker_runtime.connection import CONNECTION_ERRORS
+from worker_runtime.connection import WORKER_RETRY_ERRORS
 from worker_runtime.control_scripts import ControlScripts
 from worker_runtime.core.codec import encode_payload
 from worker_runtime.core.cron_schedule import CronJob
@@ -100,7 +100,7 @@ async def _run_one(redis: Any, scripts: ControlScripts, keys: QueueKeys, job: Cr
             try:
                 await fire(tick)
                 break
-            except CONNECTION_ERRORS:
+            except WORKER_RETRY_ERRORS:
                 if time.time() >= job.next_after(tick):
                     break
                 await backoff.sleep()
@@ -108,7 +108,7 @@ async def _run_one(redis: Any, scripts: ControlScripts, keys: QueueKeys, job: Cr
 
 
 async def _catch_up(redis: Any, keys: QueueKeys, job: CronJob, fire: Any) -> None:
-    with contextlib.suppress(*CONNECTION_ERRORS):
+    with contextlib.suppress(*WORKER_RETRY_ERRORS):
         last = await redis.hget(keys.cron, job.name)
         if last is None:
             return

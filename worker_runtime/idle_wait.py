@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from worker_runtime.connection import CONNECTION_ERRORS
+from worker_runtime.connection import WORKER_RETRY_ERRORS
 
 #: How long an idle consumer blocks on the wake-up marker before looking again.
 IDLE_BLOCK_SECONDS = 5.0
@@ -55,7 +55,7 @@ class IdleWait:
         self._pending = None
         try:
             pending.result()
-        except CONNECTION_ERRORS as exc:
+        except WORKER_RETRY_ERRORS as exc:
             return exc
         return None
 
