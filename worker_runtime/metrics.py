@@ -107,7 +107,10 @@ class WorkerMetrics(WorkerObserver):
         child.observe(duration)
 
     def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
-        self._observe(job.queue, duration)
+        child = self._durations.get(job.queue)
+        if child is None:
+            child = self._durations[job.queue] = self.duration.labels(job.queue)
+        child.observe(duration)
 
     def job_failed(
         self,
