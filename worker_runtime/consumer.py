@@ -82,15 +82,16 @@ class QueueConsumer:
         self._tasks: list[asyncio.Task[None]] = []
         k = self.keys
         self._events = self.config.events_max_len
-        self._fetch_keys = [
-            k.wait, k.active, k.delayed, k.marker, k.job_prefix, k.prioritized, k.stats, k.rate,
-            k.group_rate_prefix, k.group_parked_prefix, k.limited_groups,
-        ]  # fmt: skip
-        self._fetch_limits = fetch_limit_args(self.config.rate_limit, self.config.group_rate_limit)
-        self._complete_keys = [
-            k.active, k.completed, k.stats, k.job_prefix, k.events, k.wait, k.prioritized,
-            k.marker, k.flows, k.children_prefix, k.child_failures_prefix,
-        ]  # fmt: skip
+        # Only what the plain path needs: fetch.lua and complete.lua derive the other keys
+        # (same hash tag) when a feature needs them; limits are sent only when configured.
+        self._fetch_keys = [k.wait, k.active, k.delayed, k.marker, k.job_prefix]
+        limited = self.config.rate_limit or self.config.group_rate_limit
+        self._fetch_limits = (
+            fetch_limit_args(self.config.rate_limit, self.config.group_rate_limit)
+            if limited
+            else []
+        )
+        self._complete_keys = [k.active, k.completed, k.stats, k.job_prefix]
         self._fail_keys = [
             k.active, k.wait, k.delayed, k.dead, k.failed, k.stats, k.marker, k.job_prefix,
             k.prioritized, k.events, k.flows, k.child_failures_prefix,

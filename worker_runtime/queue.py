@@ -101,21 +101,40 @@ def job_arguments(spec: JobSpec) -> tuple[str, list[str | int]]:
 
 
 def enqueue_arguments(jobs: Iterable[JobSpec | Any]) -> tuple[list[str], list[list[str | int]]]:
-    """Job ids and the ARGV of each enqueue script call (ENQUEUE_CHUNK jobs per call)."""
+    """Job ids and the ARGV of each enqueue script call (ENQUEUE_CHUNK jobs per call).
+
+    A chunk without priorities sends 3 fields per job (id, payload, when): a 4th would cost
+    every bulk enqueue. Plain payloads take a short path (no JobSpec, nothing to validate).
+    """
     ids: list[str] = []
     chunks: list[list[str | int]] = []
-    argv: list[str | int] = []
+    triples: list[str | int] = []
+    priorities: list[int] = []
     for item in jobs:
-        spec = item if isinstance(item, JobSpec) else JobSpec(data=item)
-        job_id, quad = job_arguments(spec)
-        argv += quad
+        if isinstance(item, JobSpec):
+            job_id, (_, payload, when, priority) = job_arguments(item)
+            triples += (job_id, payload, when)
+            priorities.append(int(priority))
+        else:
+            job_id = new_job_id()
+            triples += (job_id, encode_payload(item), "0")
+            priorities.append(0)
         ids.append(job_id)
-        if len(argv) >= 4 * ENQUEUE_CHUNK:
-            chunks.append(argv)
-            argv = []
-    if argv:
-        chunks.append(argv)
+        if len(priorities) >= ENQUEUE_CHUNK:
+            chunks.append(_chunk_argv(triples, priorities))
+            triples, priorities = [], []
+    if priorities:
+        chunks.append(_chunk_argv(triples, priorities))
     return ids, chunks
+
+
+def _chunk_argv(triples: list[str | int], priorities: list[int]) -> list[str | int]:
+    if not any(priorities):
+        return [3, *triples]
+    argv: list[str | int] = [4]
+    for i, priority in enumerate(priorities):
+        argv += (*triples[3 * i : 3 * i + 3], priority)
+    return argv
 
 
 def enqueue_results(ids: list[str], replies: list[list[int]]) -> list[EnqueuedJob]:

@@ -2,14 +2,11 @@
 KEYS[1]  active     ZSET
 KEYS[2]  completed  ZSET id -> finish ms (retained records)
 KEYS[3]  stats      HASH (completed, busy_ms)
-KEYS[4]  job prefix
-KEYS[5]  events     STREAM
-KEYS[6]  wait       LIST
-KEYS[7]  prio       ZSET
-KEYS[8]  marker     ZSET
-KEYS[9]  flows      ZSET parents waiting for children
-KEYS[10] children prefix (HASH per parent: child id -> result JSON)
-KEYS[11] child failures prefix (HASH per parent: child id -> error)
+KEYS[4]  job prefix ('<base>:job:')
+Derived from the job prefix, in the same hash tag, and touched only when needed (fewer keys
+keep the hot path's call as small as before): '<base>:events' STREAM, and for flows
+'<base>:wait' LIST, ':prio' ZSET, ':marker' ZSET, ':flows' ZSET, ':kids:<parent>' HASH
+(child id -> result JSON), ':kidfail:<parent>' HASH. (Names as in core/keys.py.)
 ARGV[1] keep completed: -1 keep all, 0 delete at once, N keep the newest N
 ARGV[2] lease token
 ARGV[3] events stream length (approximate MAXLEN), 0 = no events
@@ -21,6 +18,7 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local keep = tonumber(ARGV[1])
 local token = ARGV[2]
 local maxlen = tonumber(ARGV[3])
+local base = string.sub(KEYS[4], 1, -5)
 local P32 = 4294967296
 local n, busy = 0, 0
 local done = {}
@@ -32,7 +30,7 @@ for i = 4, #ARGV, 2 do
   local f = redis.call('HMGET', jk, 'lk', 'st', 'par', 'pend')
   if f[1] == token and redis.call('ZREM', KEYS[1], id) == 1 then
     n = n + 1
-    done[n] = id
+    if maxlen > 0 then done[n] = id end
     if f[2] then busy = busy + (now - tonumber(f[2])) end
     if keep == 0 then
       redis.call('DEL', jk)
@@ -44,8 +42,8 @@ for i = 4, #ARGV, 2 do
     end
     if f[4] then
       -- A parent finished: its children's results are no longer needed for long.
-      redis.call('PEXPIRE', KEYS[10] .. id, KIDS_TTL_MS)
-      redis.call('PEXPIRE', KEYS[11] .. id, KIDS_TTL_MS)
+      redis.call('PEXPIRE', base .. 'kids:' .. id, KIDS_TTL_MS)
+      redis.call('PEXPIRE', base .. 'kidfail:' .. id, KIDS_TTL_MS)
     end
     if f[3] then
       -- A flow's child: hand the result to the parent; the last child readies it.
@@ -55,18 +53,18 @@ for i = 4, #ARGV, 2 do
       if res == '' then res = 'null' end
       local p = redis.call('HMGET', pk, 'state', 'pri')
       if p[1] == 'waiting-children' then
-        redis.call('HSET', KEYS[10] .. parent, id, res)
+        redis.call('HSET', base .. 'kids:' .. parent, id, res)
         if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
-          redis.call('ZREM', KEYS[9], parent)
+          redis.call('ZREM', base .. 'flows', parent)
           redis.call('HSET', pk, 'state', 'waiting')
           local pri = tonumber(p[2])
           if pri then
             local seq = redis.call('HINCRBY', KEYS[3], 'pseq', 1) % P32
-            redis.call('ZADD', KEYS[7], string.format('%.0f', -pri * P32 + seq), parent)
+            redis.call('ZADD', base .. 'prio', string.format('%.0f', -pri * P32 + seq), parent)
           else
-            redis.call('RPUSH', KEYS[6], parent)
+            redis.call('RPUSH', base .. 'wait', parent)
           end
-          redis.call('ZADD', KEYS[8], 0, 'w')
+          redis.call('ZADD', base .. 'marker', 0, 'w')
         end
       end
     end
@@ -77,7 +75,7 @@ if n > 0 then
   -- Summed run time (lease start to ack) lets observers derive the mean job duration.
   redis.call('HINCRBY', KEYS[3], 'busy_ms', busy)
   if maxlen > 0 then
-    redis.call('XADD', KEYS[5], 'MAXLEN', '~', maxlen, '*', 'e', 'completed', 'ids', cjson.encode(done))
+    redis.call('XADD', base .. 'events', 'MAXLEN', '~', maxlen, '*', 'e', 'completed', 'ids', cjson.encode(done))
   end
 end
 if keep > 0 then

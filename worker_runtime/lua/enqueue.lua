@@ -5,9 +5,11 @@ KEYS[3] marker   ZSET  wake-up marker for idle workers
 KEYS[4] stats    HASH  counters (and 'pseq', the priority sequence)
 KEYS[5] job prefix (job hash = prefix .. id; same hash tag)
 KEYS[6] prio     ZSET  id -> -priority * 2^32 + sequence (ready jobs with a priority)
-ARGV[1..] quadruples: id, payload JSON, when, priority
+ARGV[1] fields per job: 3 (id, payload JSON, when) or 4 (and priority)
+ARGV[2..] the jobs
   when: '0' ready now, 'N' a delay of N ms, '@N' due at epoch ms N (Redis' clock)
   priority: integer, 0 = none (the plain LIST); higher runs first
+(Calls without priorities send 3 fields: bulk enqueues stay as lean as before.)
 Time is Redis' own clock (TIME), so producers and workers need no clock sync.
 Returns: one flag per job, 1 added, 0 already existed. ]]
 local t = redis.call('TIME')
@@ -15,8 +17,11 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local out = {}
 local ready, added = 0, 0
 local next_due = nil
-for i = 1, #ARGV, 4 do
-  local id, data, when, pri = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+local stride = tonumber(ARGV[1])
+for i = 2, #ARGV, stride do
+  local id, data, when = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local pri = 0
+  if stride == 4 then pri = tonumber(ARGV[i + 3]) end
   local due
   if string.byte(when, 1) == 64 then due = tonumber(string.sub(when, 2)) else due = now + tonumber(when) end
   local jk = KEYS[5] .. id

@@ -4,6 +4,8 @@ KEYS[2]  active    ZSET  id -> lease deadline ms
 KEYS[3]  delayed   ZSET  id -> due ms
 KEYS[4]  marker    ZSET
 KEYS[5]  job prefix
+KEYS[6..11] optional: derived from KEYS[1] ('<base>:wait', same hash tag) when absent, which
+is how workers call it (fewer keys keep the plain path's call as small as before):
 KEYS[6]  prio      ZSET  id -> -priority * 2^32 + sequence
 KEYS[7]  stats     HASH  ('pseq': the priority sequence)
 KEYS[8]  rate      ZSET  queue-wide limiter: recent starts
@@ -13,6 +15,7 @@ KEYS[11] limited groups ZSET group -> ms its parked jobs may start
 ARGV[1] lease (ms)
 ARGV[2] max jobs
 ARGV[3] lease token (identifies the worker holding the lease)
+ARGV[4..8] optional (absent = no limits):
 ARGV[4] queue rate limit: max jobs per window, 0 = none
 ARGV[5] queue rate window (ms)
 ARGV[6] group field: payload field naming a job's group, '' = no group limit
@@ -30,8 +33,7 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local deadline = now + tonumber(ARGV[1])
 local want = tonumber(ARGV[2])
 local token = ARGV[3]
--- Callers of the 5-key form (before priorities and limits) get no limits; the added keys
--- are then derived from KEYS[1] ('<base>:wait'), in the same hash tag.
+-- Names as in core/keys.py.
 local base = string.sub(KEYS[1], 1, -5)
 for i, suffix in ipairs({'prio', 'stats', 'rate', 'grate:', 'gpark:', 'glimited'}) do
   KEYS[5 + i] = KEYS[5 + i] or (base .. suffix)
@@ -101,7 +103,7 @@ local function lease(id, f)
   out[#out + 1] = f[2]
   out[#out + 1] = f[3]
   leased = leased + 1
-  started[leased] = id
+  if qmax > 0 then started[leased] = id end
 end
 
 -- Groups touched in this call: {n allowed, ids started, parked (jobs still parked)}
@@ -144,11 +146,9 @@ end
 
 local prio_n = redis.call('ZCARD', KEYS[6])
 local function take(n)
-  local ids = {}
-  if prio_n > 0 then
-    ids = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(0', 'LIMIT', 0, n)
-    if #ids > 0 then prio_n = prio_n - redis.call('ZREM', KEYS[6], unpack(ids)) end
-  end
+  if prio_n == 0 then return redis.call('LPOP', KEYS[1], n) or {} end
+  local ids = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(0', 'LIMIT', 0, n)
+  if #ids > 0 then prio_n = prio_n - redis.call('ZREM', KEYS[6], unpack(ids)) end
   if #ids < n then
     local more = redis.call('LPOP', KEYS[1], n - #ids)
     if more then for _, id in ipairs(more) do ids[#ids + 1] = id end end
@@ -200,6 +200,8 @@ while leased < budget and scanned < 1000 do
       end
     end
   end
+  -- Without group limits nothing is parked: one pass takes all there is.
+  if gfield == '' then break end
 end
 
 local wait = -1

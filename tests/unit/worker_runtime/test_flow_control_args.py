@@ -81,3 +81,19 @@ def test_event_entries_expand_batches() -> None:
     }  # fmt: skip
     (progress,) = parse_entry("q", "6-0", {"e": "progress", "id": "a", "progress": '{"p":1}'})
     assert progress.to_json()["progress"] == {"p": 1}
+
+
+def test_key_names_the_scripts_derive_match_core_keys() -> None:
+    """fetch.lua, complete.lua and observe.lua derive these from the names they are given."""
+    from worker_runtime.core.keys import QueueKeys
+
+    k = QueueKeys("q")
+    base = k.wait.removesuffix("wait")
+    assert k.job_prefix == base + "job:"
+    derived = {
+        "prio": k.prioritized, "stats": k.stats, "rate": k.rate, "grate:": k.group_rate_prefix,
+        "gpark:": k.group_parked_prefix, "glimited": k.limited_groups, "events": k.events,
+        "wait": k.wait, "marker": k.marker, "flows": k.flows, "kids:": k.children_prefix,
+        "kidfail:": k.child_failures_prefix,
+    }  # fmt: skip
+    assert {suffix: base + suffix for suffix in derived} == derived
