@@ -25,6 +25,7 @@ from worker_runtime.errors import NonRetryableError
 # Re-exported: the worker sizes its blocking connections' socket timeout from it.
 from worker_runtime.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_SECONDS
 from worker_runtime.idle_wait import IdleWait
+from worker_runtime.leases import LeaseKeeping
 from worker_runtime.observers import WorkerObserver
 from worker_runtime.processor import Job, JobResult, Registration
 from worker_runtime.rate_limit import fetch_limit_args
@@ -32,15 +33,12 @@ from worker_runtime.reconnect import Backoff
 from worker_runtime.scripts import Scripts
 from worker_runtime.slots import Slots
 
-#: Stalled-job scan period; with the default 3 s lease a dead worker's jobs rerun within ~4 s.
-RECLAIM_INTERVAL_SECONDS = 1.0
-
 
 class JobTimeout(Exception):
     """The attempt ran longer than the queue's timeout and was cancelled."""
 
 
-class QueueConsumer:
+class QueueConsumer(LeaseKeeping):
     def __init__(
         self,
         *,
@@ -120,11 +118,10 @@ class QueueConsumer:
         fetch_task = self._tasks[0] if self._tasks else None
         if fetch_task is not None:
             # A fetch in flight is awaited (its jobs then run); a backoff sleep is cut short.
-            while not fetch_task.done() and self._fetching:
+            while not fetch_task.done() and self._fetching and time.monotonic() < deadline:
                 await asyncio.wait([fetch_task], timeout=0.05)
             fetch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await fetch_task
+            await asyncio.gather(fetch_task, return_exceptions=True)
         pending = [task for _, task in self.running.values()]
         if pending:
             await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
@@ -358,65 +355,6 @@ class QueueConsumer:
             if self._ack_task is None:
                 self._ack_task = asyncio.create_task(self._flush_acks())
             await asyncio.wait([self._ack_task], timeout=max(0.0, deadline - time.monotonic()))
-
-    # --- leases and stalled jobs -----------------------------------------------------------
-
-    async def _lease_loop(self) -> None:
-        period = self.settings.lease_ms / 3000
-        while True:
-            await asyncio.sleep(period)
-            ids = [*self.running, *self._unacked]
-            if not ids:
-                continue
-            try:
-                _lost, cancelled = await self.scripts.extend(
-                    keys=[self.keys.active, self.keys.job_prefix],
-                    args=[self.settings.lease_ms, self.token, *ids],
-                )
-            except WORKER_RETRY_ERRORS as exc:
-                self._redis_failed("extend", exc)
-            else:
-                self._cancel_running(cancelled)
-
-    def _cancel_running(self, ids: list[str]) -> None:
-        """Stop the tasks of jobs cancelled through the queue (their state is recorded)."""
-        for job_id in ids:
-            entry = self.running.get(job_id)
-            if entry is not None and job_id not in self._unacked:
-                self._cancelling.add(job_id)
-                entry[1].cancel()
-
-    async def _reclaim_loop(self) -> None:
-        k = self.keys
-        keys = [
-            k.active, k.wait, k.dead, k.failed, k.stats, k.marker, k.job_prefix, k.prioritized,
-            k.events, k.flows, k.child_failures_prefix,
-        ]  # fmt: skip
-        args = [self.config.max_stalls, 1000, 1 if self.config.dead_letter else 0, self._events]
-        while True:
-            try:
-                requeued, failed = await self.scripts.reclaim(keys=keys, args=args)
-            except WORKER_RETRY_ERRORS as exc:
-                self._redis_failed("reclaim", exc)
-            else:
-                if requeued or failed:
-                    for obs in self.observers:
-                        obs.jobs_stalled(self.name, requeued=requeued, failed=failed)
-            await asyncio.sleep(RECLAIM_INTERVAL_SECONDS)
-
-    async def _release(self, jobs: list[Job[Any]]) -> None:
-        k = self.keys
-        ids = [job.id for job in jobs]
-        await self._with_retry(
-            "release",
-            lambda: self.scripts.release(
-                [k.active, k.wait, k.marker, k.job_prefix, k.prioritized], [self.token, *ids]
-            ),
-            attempts=5,
-        )
-        for job in jobs:
-            for obs in self.observers:
-                obs.job_released(job)
 
     # --- Redis health ----------------------------------------------------------------------
 
