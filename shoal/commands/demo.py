@@ -10,10 +10,9 @@ from pathlib import Path
 
 import click
 
-from worker_runtime.embedded_redis import EmbeddedRedisError
+from shoal.commands._local import local_redis, output_option, shown_option
 from worker_runtime.supervisor.demo import DEMO_MANIFEST, run_demo
 from worker_runtime.supervisor.redis_target import RedisTarget
-from worker_runtime.supervisor.run_local import redis_for
 from worker_runtime.supervisor.supervisor import SupervisorOptions
 from worker_runtime.supervisor.view import OutputMode, open_view
 
@@ -23,28 +22,12 @@ def note(message: str) -> None:
 
 
 @click.command()
-@click.option(
-    "--jobs",
-    type=click.IntRange(1, 1_000_000),
-    default=2000,
-    show_default=True,
-    help="Jobs in all, enqueued in three bursts.",
+@shown_option(
+    "--jobs", click.IntRange(1, 1_000_000), 2000, "Jobs in all, enqueued in three bursts."
 )
-@click.option(
-    "--duration",
-    type=click.FloatRange(0, 600),
-    default=10.0,
-    show_default=True,
-    help="Seconds the bursts are spread over.",
-)
-@click.option(
-    "--job-ms",
-    type=click.IntRange(0, 60_000),
-    default=200,
-    show_default=True,
-    help="How long each job sleeps.",
-)
-@click.option("--max-replicas", type=click.IntRange(1, 64), default=4, show_default=True)
+@shown_option("--duration", click.FloatRange(0, 600), 10.0, "Seconds the bursts are spread over.")
+@shown_option("--job-ms", click.IntRange(0, 60_000), 200, "How long each job sleeps.")
+@shown_option("--max-replicas", click.IntRange(1, 64), 4)
 @click.option(
     "--redis-url",
     envvar="REDIS_URL",
@@ -52,13 +35,7 @@ def note(message: str) -> None:
     show_envvar=True,
     help="Use this Redis instead of starting a private one.",
 )
-@click.option(
-    "--output",
-    type=click.Choice(["auto", "live", "json"]),
-    default="auto",
-    show_default=True,
-    help="live view, or JSON lines (auto: live on a terminal).",
-)
+@output_option
 def command(
     jobs: int,
     duration: float,
@@ -79,39 +56,34 @@ def command(
     work = jobs * job_ms / 1000 / (max_replicas * DEMO_MANIFEST["spec"]["concurrency"])
     back_to_zero = scaling["scaleDownStabilizationSeconds"] + scaling["cooldownSeconds"]
     deadline = duration + work + back_to_zero + 60
-    try:
-        with redis_for(
-            target, started=lambda url: note(f"started a private Redis at {url}")
-        ) as url:
-            note(
-                f"{jobs:,} jobs of {job_ms} ms in bursts over {duration:g} s on queue 'demo', "
-                f"0..{max_replicas} workers; worker logs in {log_dir}"
-            )
-            with open_view(output, title="shoal demo") as view:
-                result = asyncio.run(
-                    run_demo(
-                        redis_url=url,
-                        jobs=jobs,
-                        duration=duration,
-                        job_ms=job_ms,
-                        max_replicas=max_replicas,
-                        log_dir=log_dir,
-                        view=view,
-                        options=options,
-                        deadline_seconds=deadline,
-                    )
+    with local_redis(target, note) as url:
+        note(
+            f"{jobs:,} jobs of {job_ms} ms in bursts over {duration:g} s on queue 'demo', "
+            f"0..{max_replicas} workers; worker logs in {log_dir}"
+        )
+        with open_view(output, title="shoal demo") as view:
+            result = asyncio.run(
+                run_demo(
+                    redis_url=url,
+                    jobs=jobs,
+                    duration=duration,
+                    job_ms=job_ms,
+                    max_replicas=max_replicas,
+                    log_dir=log_dir,
+                    view=view,
+                    options=options,
+                    deadline_seconds=deadline,
                 )
-                s = result.summary
-                if result.timed_out:
-                    message = f"demo: not back to zero workers within {deadline:.0f} s"
-                else:
-                    message = (
-                        f"demo: {result.completed:,} jobs done; workers 0 -> {s.peak_replicas} "
-                        f"-> 0 in {s.seconds:.1f} s ({s.crashes} crashes)"
-                    )
-                view.summary(s.model_copy(update={"jobs": result.completed, "message": message}))
-    except EmbeddedRedisError as exc:
-        raise click.ClickException(str(exc)) from None
+            )
+            s = result.summary
+            if result.timed_out:
+                message = f"demo: not back to zero workers within {deadline:.0f} s"
+            else:
+                message = (
+                    f"demo: {result.completed:,} jobs done; workers 0 -> {s.peak_replicas} "
+                    f"-> 0 in {s.seconds:.1f} s ({s.crashes} crashes)"
+                )
+            view.summary(s.model_copy(update={"jobs": result.completed, "message": message}))
     if result.timed_out or s.kills:
         note(f"worker logs kept in {log_dir}")
         sys.exit(1)

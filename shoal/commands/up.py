@@ -10,12 +10,12 @@ from pathlib import Path
 
 import click
 
+from shoal.commands._local import local_redis, output_option
 from worker_runtime.core.spec import ManifestError, WorkerPool
-from worker_runtime.embedded_redis import EmbeddedRedisError
 from worker_runtime.supervisor.local_pool import load_local_pool, local_warnings
 from worker_runtime.supervisor.process_pool import PoolSettings
 from worker_runtime.supervisor.redis_target import choose_redis
-from worker_runtime.supervisor.run_local import redis_for, supervise
+from worker_runtime.supervisor.run_local import supervise
 from worker_runtime.supervisor.supervisor import SupervisorOptions
 from worker_runtime.supervisor.view import OutputMode, open_view
 
@@ -71,13 +71,7 @@ def note(message: str) -> None:
     default=None,
     help="Where worker logs go (one file per worker). Default: a new temp dir.",
 )
-@click.option(
-    "--output",
-    type=click.Choice(["auto", "live", "json"]),
-    default="auto",
-    show_default=True,
-    help="live view, or JSON lines (auto: live on a terminal).",
-)
+@output_option
 def command(
     manifest: str, redis_url: str | None, tick: float, log_dir: Path | None, output: OutputMode
 ) -> None:
@@ -101,30 +95,25 @@ def command(
         processes=PoolSettings(),
         redis_password=env.get("REDIS_PASSWORD"),
     )
-    try:
-        with redis_for(
-            target, started=lambda url: note(f"started a private Redis at {url}")
-        ) as url:
-            note(
-                f"pool {name}: {pool.spec.app} on {', '.join(pool.spec.queues)}; "
-                f"Redis {url} ({target.source}); worker logs in {log_dir}"
-            )
-            with open_view(output, title="shoal up") as view:
+    with local_redis(target, note) as url:
+        note(
+            f"pool {name}: {pool.spec.app} on {', '.join(pool.spec.queues)}; "
+            f"Redis {url} ({target.source}); worker logs in {log_dir}"
+        )
+        with open_view(output, title="shoal up") as view:
 
-                async def main() -> int:
-                    summary, supervisor = await supervise(
-                        pool, redis_url=url, log_dir=log_dir, view=view, options=options
-                    )
-                    forced = summary.kills > 0 and supervisor.stop_requests > 1
-                    message = (
-                        f"pool {name} stopped after {summary.seconds:.0f} s: peak "
-                        f"{summary.peak_replicas} worker(s), {summary.starts} start(s), "
-                        f"{summary.crashes} crash(es), {summary.kills} killed"
-                    )
-                    view.summary(summary.model_copy(update={"message": message}))
-                    return 1 if forced else 0
+            async def main() -> int:
+                summary, supervisor = await supervise(
+                    pool, redis_url=url, log_dir=log_dir, view=view, options=options
+                )
+                forced = summary.kills > 0 and supervisor.stop_requests > 1
+                message = (
+                    f"pool {name} stopped after {summary.seconds:.0f} s: peak "
+                    f"{summary.peak_replicas} worker(s), {summary.starts} start(s), "
+                    f"{summary.crashes} crash(es), {summary.kills} killed"
+                )
+                view.summary(summary.model_copy(update={"message": message}))
+                return 1 if forced else 0
 
-                status = asyncio.run(main())
-    except EmbeddedRedisError as exc:
-        raise click.ClickException(str(exc)) from None
+            status = asyncio.run(main())
     sys.exit(status)
