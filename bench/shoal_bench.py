@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
-import json
 import random
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -27,44 +25,29 @@ import redis.asyncio as aioredis
 # Benchmark the checkout this file is in, even when another one is installed (editable).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench_protocol import (
+    PROBE_TIMEOUT_S,
+    ROLES,
+    STARTED_KEY,
+    WARMUP_SINGLE,
+    argument_parser,
+    emit,
+    probe_started_ns,
+    until_terminated,
+)
+
 from worker_runtime.config import QueueConfig, WorkerSettings
 from worker_runtime.processor import Job
 from worker_runtime.queue import Queue
 from worker_runtime.worker import Worker
 
-#: The latency handshake: a worker LPUSHes "<seq> <start ns>" here when a probe job starts.
-STARTED_KEY = "shoal-bench:started"
-#: Untimed calls before the timed ones, so script loading and first-call costs are excluded.
-WARMUP_SINGLE = 100
 WARMUP_BULK = 1000
 #: Completed records kept, matched in BullMQ (removeOnComplete: {count: 1000}).
 KEEP_COMPLETED = 1000
 
-ROLES = (
-    "fill",
-    "drain-worker",
-    "latency-worker",
-    "enqueue-single",
-    "enqueue-bulk",
-    "latency-producer",
-    "observability-check",
-)
-
-
-def emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
-
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("role", choices=ROLES)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--queue", default="bench")
-    parser.add_argument("--jobs", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--gap-ms", type=float, default=20.0)
+    parser = argument_parser(__doc__.splitlines()[0], (*ROLES, "observability-check"))
     parser.add_argument(
         "--observability", action="store_true", help="metrics, heartbeats and status store on"
     )
@@ -121,14 +104,6 @@ def make_worker(args: argparse.Namespace) -> Worker:
         concurrency=args.concurrency,
         max_jobs_per_worker=args.concurrency,
     )
-
-
-async def until_terminated() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 async def start_worker(worker: Worker, args: argparse.Namespace) -> None:
@@ -227,14 +202,11 @@ async def latency_producer(args: argparse.Namespace) -> None:
         for seq in range(args.warmup + args.samples):
             sent = time.monotonic_ns()
             await queue.enqueue({"i": seq})
-            reply = await client.blpop([STARTED_KEY], timeout=30)
-            if reply is None:
-                raise SystemExit(f"probe job {seq} did not start within 30 s")
-            got_seq, started = str(reply[1]).split()
-            if int(got_seq) != seq:
-                raise SystemExit(f"probe {seq}: the worker reported job {got_seq}")
+            started = probe_started_ns(
+                seq, await client.blpop([STARTED_KEY], timeout=PROBE_TIMEOUT_S)
+            )
             if seq >= args.warmup:
-                latencies_ms.append((int(started) - sent) / 1e6)
+                latencies_ms.append((started - sent) / 1e6)
             # Pacing, not synchronisation: lets the worker go idle again; jittered so a
             # polling worker's period cannot phase-lock with the probes.
             await asyncio.sleep(args.gap_ms / 1000 * random.uniform(0.5, 1.5))

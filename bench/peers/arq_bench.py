@@ -1,7 +1,8 @@
 """arq's side of Shoal's throughput benchmark: one role per process, driven by throughput.py.
 
 Runs in the peers' own venv (bench/.venv-peers: arq pins its own redis-py), so it imports
-nothing from Shoal. Same roles, flags and JSON-lines output as bench/shoal_bench.py.
+nothing from Shoal, only the protocol it shares with bench/shoal_bench.py (the same roles,
+flags and JSON-lines output): bench/bench_protocol.py, standard library only.
 arq has no bulk enqueue: the ``enqueue-bulk`` role reports ``{"unsupported": true}``.
 arq runs with its defaults (results kept 3600 s, queue polled every 0.5 s).
 """
@@ -10,49 +11,36 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
-import signal
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 from arq import Worker, create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import func
 
-STARTED_KEY = "shoal-bench:started"
-WARMUP_SINGLE = 100
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench_protocol import (
+    PROBE_TIMEOUT_S,
+    STARTED_KEY,
+    WARMUP_SINGLE,
+    argument_parser,
+    emit,
+    probe_started_ns,
+    until_terminated,
+)
+
 #: arq's default poll period (Worker(poll_delay=0.5)), used here as is.
 POLL_DELAY_S = 0.5
 #: Jobs enqueued concurrently while filling the queue (arq has no bulk call).
 FILL_CONCURRENCY = 200
 
-ROLES = (
-    "fill",
-    "drain-worker",
-    "latency-worker",
-    "enqueue-single",
-    "enqueue-bulk",
-    "latency-producer",
-)
-
-
-def emit(event: str, **fields: Any) -> None:
-    print(json.dumps({"event": event, **fields}), flush=True)
-
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("role", choices=ROLES)
-    parser.add_argument("--redis-url", required=True)
-    parser.add_argument("--queue", default="bench")
-    parser.add_argument("--jobs", type=int, default=20_000)
-    parser.add_argument("--concurrency", type=int, default=50)
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--warmup", type=int, default=10)
-    parser.add_argument("--gap-ms", type=float, default=20.0)
-    return parser.parse_args(argv)
+    return argument_parser(__doc__.splitlines()[0]).parse_args(argv)
 
 
 def queue_name(args: argparse.Namespace) -> str:
@@ -63,14 +51,6 @@ async def pool(args: argparse.Namespace, name: str | None = None) -> ArqRedis:
     return await create_pool(
         RedisSettings.from_dsn(args.redis_url), default_queue_name=name or queue_name(args)
     )
-
-
-async def until_terminated() -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
 
 
 def make_worker(args: argparse.Namespace, functions: list[Any], **kwargs: Any) -> Worker:
@@ -162,15 +142,9 @@ async def latency_producer(args: argparse.Namespace) -> None:
     for seq in range(args.warmup + args.samples):
         sent = time.monotonic_ns()
         await redis.enqueue_job("probe", seq)
-        reply = await redis.blpop([STARTED_KEY], timeout=30)
-        if reply is None:
-            raise SystemExit(f"probe job {seq} did not start within 30 s")
-        raw = reply[1]
-        got_seq, started = (raw.decode() if isinstance(raw, bytes) else raw).split()
-        if int(got_seq) != seq:
-            raise SystemExit(f"probe {seq}: the worker reported job {got_seq}")
+        started = probe_started_ns(seq, await redis.blpop([STARTED_KEY], timeout=PROBE_TIMEOUT_S))
         if seq >= args.warmup:
-            latencies_ms.append((int(started) - sent) / 1e6)
+            latencies_ms.append((started - sent) / 1e6)
         # Pacing, not synchronisation. arq polls its queue every POLL_DELAY_S, so the pause
         # is spread over a whole poll period: probes then land at uniformly random phases
         # (a fixed short gap would always land just after a poll: the worst case).
