@@ -32,7 +32,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import IO, Any, Self
 
 import yaml
 from kubernetes import client, config
@@ -61,7 +61,28 @@ def _child_setup() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
-class KubeCluster:
+class StartedWhileInside:
+    """``with thing:`` starts it (``start()`` returns it) and stops it on the way out."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class KubeCluster(StartedWhileInside):
     """A throw-away control plane plus ``nodes`` kwok nodes; ``start()`` takes ~3-5 s."""
 
     def __init__(
@@ -218,12 +239,7 @@ class KubeCluster:
         atexit.unregister(self.stop)
         # Newest first, one at a time: the API server shuts down slowly once etcd is gone.
         for _, proc, _ in reversed(self._procs):
-            _signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                _signal_group(proc, signal.SIGKILL)
-                proc.wait()
+            stop_process_group(proc, grace_seconds=5)
         self._procs.clear()
         for log in self._logs:
             log.close()
@@ -233,17 +249,6 @@ class KubeCluster:
             self._client = None
         if self._own_dir and not keep_dir and self.directory != Path():
             shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> KubeCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- clients and credentials ----------------------------------------------------------
     def write_kubeconfig(self, path: Path, user: str, token: str) -> Path:
@@ -377,6 +382,16 @@ def _create_if_absent(create: Callable[[], object]) -> None:
     except ApiException as exc:
         if exc.status != 409:  # already exists is fine; anything else is a real failure
             raise
+
+
+def stop_process_group(proc: subprocess.Popen[bytes], grace_seconds: float) -> None:
+    """SIGTERM the process's group, then SIGKILL it if the process outlives ``grace_seconds``."""
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_seconds)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait()
 
 
 def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:

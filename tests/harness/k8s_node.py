@@ -26,18 +26,16 @@ import ipaddress
 import json
 import os
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 from typing import IO, Any
 
 import yaml
 
 from . import k8s_node_host as node_host
-from .k8s import KubeCluster, _child_setup, _signal_group
+from .k8s import KubeCluster, StartedWhileInside, _child_setup, stop_process_group
 from .k8s_binaries import ensure_binaries
 from .k8s_node_images import ensure_pause_image, saved_image
 from .ports import free_port
@@ -302,15 +300,10 @@ class RealNode:
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
-    _signal_group(proc, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        _signal_group(proc, signal.SIGKILL)
-        proc.wait()
+    stop_process_group(proc, grace_seconds=10)
 
 
-class RealNodeCluster:
+class RealNodeCluster(StartedWhileInside):
     """A KubeCluster on a fresh node bridge plus one RealNode; one per machine at a time."""
 
     def __init__(
@@ -372,17 +365,6 @@ class RealNodeCluster:
         if self._lock is not None:
             self._lock.close()  # releases the flock
             self._lock = None
-
-    def __enter__(self) -> RealNodeCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _acquire_lock(self) -> None:
         # kube-proxy's chains and kubelet's cgroups are host-wide: two nodes would fight.
