@@ -104,7 +104,10 @@ def setup_logging(*, level: str, log_format: LogFormat, stream: TextIO | None = 
             structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
         )
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        # Not the default formatter: Rich's shows every frame's local variables.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(number),
