@@ -9,6 +9,7 @@ Degraded with the reason, and its size holds.
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import time
 from dataclasses import dataclass
@@ -94,7 +95,12 @@ class RedisClients:
         if secret is None or key not in data:
             what = "does not exist" if secret is None else f"has no key {key!r}"
             raise RedisConfigError(f"spec.redis.passwordSecretRef: Secret {name} {what}")
-        return base64.b64decode(data[key]).decode()
+        try:
+            return base64.b64decode(data[key], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise RedisConfigError(
+                f"spec.redis.passwordSecretRef: Secret {name} key {key!r} is not a UTF-8 password"
+            ) from None
 
     def client(self, target: RedisTarget) -> RedisClient:
         client = self._clients.get(target.url)
