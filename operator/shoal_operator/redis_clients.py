@@ -49,11 +49,12 @@ class RedisClients:
         """The pool's Redis, password included; RedisConfigError when it cannot be had."""
         if spec.redis is None:
             url = self._settings.default_redis_connect_url
-            if url is None or self._settings.redis_url is None:
+            shown = self._settings.redis_url_shown
+            if url is None or shown is None:
                 raise RedisConfigError(
                     "no Redis: spec.redis is unset and the operator has no --redis-url/REDIS_URL"
                 )
-            return RedisTarget(url=url, shown=self._settings.redis_url)
+            return RedisTarget(url=url, shown=shown)
         shown = redis_url_of(spec.redis, default=None)
         assert shown is not None  # the spec requires url or host
         ref = spec.redis.password_secret_ref

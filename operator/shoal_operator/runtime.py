@@ -63,7 +63,7 @@ class OperatorRuntime:
             self._started_at = time.monotonic()
             self._task = asyncio.create_task(self.loop.run(self._stop), name="shoal scaling loop")
         log.info("operator started", namespaces=list(s.namespaces) or "all",
-                 tick_seconds=s.tick_seconds, default_redis=s.redis_url)  # fmt: skip
+                 tick_seconds=s.tick_seconds, default_redis=s.redis_url_shown)  # fmt: skip
 
     async def stop(self) -> None:
         self._stop.set()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -79,10 +80,29 @@ class OperatorSettings(BaseModel):
         return with_password(self.redis_url, self.redis_password)
 
     @property
+    def redis_url_shown(self) -> str | None:
+        """The default Redis for logs, status and Events: without a password it may carry."""
+        return None if self.redis_url is None else without_password(self.redis_url)
+
+    @property
     def liveness_endpoint(self) -> str | None:
         if self.liveness_port is None:
             return None
         return f"http://{self.liveness_host}:{self.liveness_port}/healthz"
+
+
+def without_password(url: str) -> str:
+    """``url`` without the password of its user info or of its ``password`` query parameter."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}@{host}" if user else host
+    query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+    # Built by hand: urlunsplit drops the "//" of unix:///path.
+    shown = f"{parts.scheme}://{netloc}{parts.path}"
+    return f"{shown}?{query}" if query else shown
 
 
 def load_settings(**values: object) -> OperatorSettings:

@@ -54,3 +54,12 @@ async def test_a_password_that_is_not_text_is_a_config_error_not_a_crash() -> No
     api = Secrets(r={"data": {"pw": base64.b64encode(b"\xff\xfe").decode()}})
     with pytest.raises(RedisConfigError, match="Secret r"):
         await clients(api).target("team", spec(redis=WITH_SECRET))
+
+
+async def test_the_default_redis_is_shown_without_a_password_written_into_its_url() -> None:
+    api = Secrets()
+    target = await clients(api, redis_url="redis://app:pw1@redis.shoal:6379/0").target(
+        "team", spec()
+    )
+    assert target.url == "redis://app:pw1@redis.shoal:6379/0"  # the connection keeps it
+    assert target.shown == "redis://app@redis.shoal:6379/0"

@@ -45,3 +45,16 @@ def test_bad_values_name_the_setting(values: dict[str, object], named: str) -> N
     message = str(err.value)
     assert "\n" not in message
     assert message.startswith(f"invalid operator settings: {named}:")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://redis.shoal:6379/0", "redis://redis.shoal:6379/0"),
+        ("redis://:p%40ss@redis.shoal:6379/0", "redis://redis.shoal:6379/0"),
+        ("rediss://app:pw@redis.shoal:6380/1", "rediss://app@redis.shoal:6380/1"),
+        ("unix:///run/redis.sock?db=2&password=pw", "unix:///run/redis.sock?db=2"),
+    ],
+)
+def test_the_default_redis_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert load_settings(redis_url=url).redis_url_shown == shown
