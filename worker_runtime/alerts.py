@@ -20,6 +20,7 @@ import httpx
 import structlog
 from pydantic import BaseModel, Field
 
+from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.health import ComponentHealth, health_of
 from worker_runtime.observers import WorkerObserver
 
@@ -209,6 +210,7 @@ class WebhookSink:
             try:
                 response = await self._client.post(self.url, content=body, headers=headers)
             except httpx.HTTPError as exc:
+                reraise_if_cancelling()
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 continue
             if response.status_code < 300:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
+from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.connection import CONNECTION_ERRORS
 from worker_runtime.core.keys import DEFAULT_PREFIX, worker_key, workers_index_key
 
@@ -169,6 +170,7 @@ class Heartbeat:
                 worker.redis, info, prefix=worker.settings.key_prefix, ttl_seconds=self.ttl
             )
         except CONNECTION_ERRORS:
+            reraise_if_cancelling()
             self.redis_ok = False
         else:
             self.redis_ok = True

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.connection import CONNECTION_ERRORS
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.health import heartbeat_of, readiness_problems
@@ -179,6 +180,7 @@ class WorkerMetrics(WorkerObserver):
                     pipe.zcard(k.dead)
                 replies = await pipe.execute()
         except CONNECTION_ERRORS:
+            reraise_if_cancelling()
             self.queue_read_errors.inc()
             return
         for i, name in enumerate(names):

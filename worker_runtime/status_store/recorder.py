@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.health import ComponentHealth
 from worker_runtime.observers import WorkerObserver
 from worker_runtime.reconnect import Backoff
@@ -203,6 +204,7 @@ class StatusRecorder(WorkerObserver):
             await self.store.migrate()
             self.migrated = True
         except Exception as exc:  # the database may be down at start: retried by the loop
+            reraise_if_cancelling()
             self._failed("migrate", exc)
         self._task = asyncio.create_task(self._flush_loop(), name="shoal-status-store")
 
@@ -245,6 +247,7 @@ class StatusRecorder(WorkerObserver):
             try:
                 await self.store.migrate()
             except Exception as exc:
+                reraise_if_cancelling()
                 self._failed("migrate", exc)
                 return False
             self.migrated = True
@@ -256,6 +259,7 @@ class StatusRecorder(WorkerObserver):
             await self.store.write(entries, dead, worker_id=self.worker_id)
         except Exception as exc:  # any database error: keep the batch, retry later
             self.buffer.restore(entries, dead)
+            reraise_if_cancelling()
             self._failed("write", exc)
             return False
         self.written += len(entries) + len(dead)
