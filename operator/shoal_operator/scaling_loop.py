@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from shoal_operator.conditions import Problem, StatusFacts, pool_status, status_patch
@@ -204,6 +205,10 @@ class ScalingLoop:
         assert state.workload is not None
         now = self._clock()
         current = state.workload.spec_replicas
+        if obs.current_replicas != current:
+            # Read before this pool's turn, and the Deployment changed since (a watch event, a
+            # repair): decide on the size it has now, or "hold" would set the old one back.
+            obs = replace(obs, current_replicas=current)
         if state.history is None:
             state.history = seeded_history(current, now)
         decision = decide(state.pool.spec, obs, state.history, now)
