@@ -173,6 +173,7 @@ class WebhookSink:
             now = time.monotonic()
             if self.queue and self.bucket.take(now):
                 await self._deliver(self.queue.popleft())
+                reraise_if_cancelling()
             elif self.queue:
                 # No budget: hold back the whole backlog; it is summarised when budget returns.
                 while self.queue:

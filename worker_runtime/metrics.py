@@ -161,6 +161,7 @@ class WorkerMetrics(WorkerObserver):
     async def _refresh_loop(self) -> None:
         while True:
             await self.refresh_queue_gauges()
+            reraise_if_cancelling()  # a cancel swallowed inside redis-py still stops us
             await asyncio.sleep(self.queue_interval)
 
     async def refresh_queue_gauges(self) -> None:

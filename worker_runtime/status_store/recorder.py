@@ -236,7 +236,9 @@ class StatusRecorder(WorkerObserver):
                 async with asyncio.timeout(self.flush_seconds):
                     await self._wake.wait()
             self._wake.clear()
-            if await self.flush():
+            ok = await self.flush()
+            reraise_if_cancelling()  # a cancel swallowed inside a driver still stops us
+            if ok:
                 backoff.reset()
             else:
                 await asyncio.sleep(backoff.next_delay())
