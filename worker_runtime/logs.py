@@ -83,16 +83,26 @@ class JobLogObserver(WorkerObserver):
     """One line per finished attempt; Redis outages logged once per queue until recovered."""
 
     def __init__(self, *, worker_id: str | None = None, log_payloads: bool = False) -> None:
-        self.log = structlog.get_logger("shoal.worker")
+        self.log: Any = structlog.get_logger("shoal.worker")
         if worker_id is not None:
-            self.log = self.log.bind(worker_id=worker_id)
+            self.bind_worker(worker_id)
         self.log_payloads = log_payloads
         self._redis_down: dict[str, int] = {}
+        # Read once (configure logging first): at LOG_LEVEL=warning a completed job then
+        # costs one attribute test instead of building a log call that is thrown away.
+        is_enabled_for = getattr(self.log, "is_enabled_for", None)
+        self._info = is_enabled_for(logging.INFO) if is_enabled_for is not None else True
+
+    def bind_worker(self, worker_id: str) -> None:
+        """Every line from now on carries ``worker_id``."""
+        self.log = self.log.bind(worker_id=worker_id)
 
     def job_started(self, job: Job[Any]) -> None:
         self.log.debug("job started", job_id=job.id, queue=job.queue, attempt=job.attempt)
 
     def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
+        if not self._info:
+            return
         self.log.info(
             "job completed",
             job_id=job.id,

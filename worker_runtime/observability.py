@@ -103,6 +103,8 @@ class Observability:
             raise RuntimeError("install observability before the worker starts")
         worker.observers.extend(self.observers)
         worker.extensions.extend(self.extensions)
+        if self.job_logs is not None:
+            self.job_logs.bind_worker(worker.id)
         return worker
 
 

@@ -89,3 +89,26 @@ def test_format_choice_and_bad_level() -> None:
     assert use_json("console", io.StringIO()) is False
     with pytest.raises(InvalidLogSetting, match="LOG_LEVEL"):
         configure_logging(level="loud", stream=io.StringIO())  # fails before changing anything
+
+
+def test_at_warning_level_only_failures_are_logged() -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    out = io.StringIO()
+    configure_logging(log_format="json", level="warning", stream=out)
+    try:
+        observer = JobLogObserver()
+        observer.job_completed(_job(), duration=0.01, result=None)
+        observer.job_failed(
+            _job(),
+            duration=0.01,
+            error="boom",
+            error_type="ValueError",
+            traceback="",
+            outcome="retry",
+            retry_delay_ms=100,
+        )
+        assert [line["event"] for line in _lines(out)] == ["job failed, will retry"]
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:], root.level = handlers, level
