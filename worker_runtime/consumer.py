@@ -14,6 +14,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from pydantic import ValidationError
 
+from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.config import QueueConfig, WorkerSettings
 from worker_runtime.connection import WORKER_RETRY_ERRORS
 from worker_runtime.core.backoff import retry_delay_ms, should_retry
@@ -136,7 +137,8 @@ class QueueConsumer(LeaseKeeping):
         await self._flush_acks_until(deadline + 5.0)
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Bounded: stop() must return even if a library swallowed a cancellation.
+        await asyncio.wait(self._tasks, timeout=5.0)
 
     @property
     def active(self) -> int:
@@ -164,6 +166,7 @@ class QueueConsumer(LeaseKeeping):
                     args=[self.settings.lease_ms, want, self.token, *self._fetch_limits],
                 )
             except WORKER_RETRY_ERRORS as exc:
+                reraise_if_cancelling()  # a cancel can surface as a connection error
                 self.slots.give(want)
                 self._redis_failed("fetch", exc)
                 await backoff.sleep()
@@ -321,6 +324,7 @@ class QueueConsumer(LeaseKeeping):
                 args=[self.token, value, self._events, job.id],
             )
         except WORKER_RETRY_ERRORS as exc:
+            reraise_if_cancelling()  # a cancel can surface as a connection error
             self._redis_failed("progress", exc)
 
     # --- acknowledging ---------------------------------------------------------------------
@@ -341,6 +345,7 @@ class QueueConsumer(LeaseKeeping):
                 try:
                     await self.scripts.complete(keys=self._complete_keys, args=args)
                 except WORKER_RETRY_ERRORS as exc:
+                    reraise_if_cancelling()  # a cancel can surface as a connection error
                     self._acks[:0] = batch  # keep order; nothing is dropped
                     self._redis_failed("complete", exc)
                     await backoff.sleep()
@@ -366,6 +371,7 @@ class QueueConsumer(LeaseKeeping):
             try:
                 result = await call()
             except WORKER_RETRY_ERRORS as exc:
+                reraise_if_cancelling()  # a cancel can surface as a connection error
                 tries += 1
                 self._redis_failed(operation, exc)
                 if attempts is not None and tries >= attempts:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.connection import WORKER_RETRY_ERRORS
 
 #: How long an idle consumer blocks on the wake-up marker before looking again.
@@ -56,6 +57,7 @@ class IdleWait:
         try:
             pending.result()
         except WORKER_RETRY_ERRORS as exc:
+            reraise_if_cancelling()  # a cancel can surface as a connection error
             return exc
         return None
 

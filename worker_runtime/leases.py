@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.connection import WORKER_RETRY_ERRORS
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ class LeaseKeeping:
                     args=[self.settings.lease_ms, self.token, *ids],
                 )
             except WORKER_RETRY_ERRORS as exc:
+                reraise_if_cancelling()  # a cancel can surface as a connection error
                 self._redis_failed("extend", exc)
             else:
                 self._cancel_running(cancelled)
@@ -76,6 +78,7 @@ class LeaseKeeping:
             try:
                 requeued, failed = await self.scripts.reclaim(keys=keys, args=args)
             except WORKER_RETRY_ERRORS as exc:
+                reraise_if_cancelling()  # a cancel can surface as a connection error
                 self._redis_failed("reclaim", exc)
             else:
                 if requeued or failed:

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
@@ -13,7 +14,11 @@ APP = "tests.integration.worker_runtime.apps:app"
 
 
 def start_worker(redis_url: str, *extra: str, **env: str) -> subprocess.Popen[bytes]:
-    """`shoal worker` on the recording app, with short leases so stalls show fast."""
+    """`shoal worker` on the recording app, with short leases so stalls show fast.
+
+    Output goes to a file (`output_of`), never a pipe: a worker logs a line per job, and an
+    unread pipe fills up and freezes its event loop.
+    """
     full_env = {
         **os.environ,
         "REDIS_URL": redis_url,
@@ -24,13 +29,25 @@ def start_worker(redis_url: str, *extra: str, **env: str) -> subprocess.Popen[by
         "STATUS_STORE_ENABLED": "false",
         **env,
     }
-    return subprocess.Popen(
+    log = tempfile.NamedTemporaryFile(prefix="shoal-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
         [sys.executable, "-m", "shoal", "worker", APP, *extra],
         cwd=REPO,
         env=full_env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
     )
+    log.close()
+    _logs[proc.pid] = Path(log.name)
+    return proc
+
+
+_logs: dict[int, Path] = {}
+
+
+def output_of(proc: subprocess.Popen[bytes]) -> str:
+    """Everything the worker printed so far."""
+    return _logs[proc.pid].read_text(errors="replace")
 
 
 def sigterm_and_wait(proc: subprocess.Popen[bytes], timeout: float = 30) -> int:

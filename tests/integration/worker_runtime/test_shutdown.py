@@ -9,7 +9,7 @@ import pytest
 
 from tests.harness.async_waiting import eventually
 from tests.integration.worker_runtime.conftest import fast_settings
-from tests.integration.worker_runtime.processes import sigterm_and_wait, start_worker
+from tests.integration.worker_runtime.processes import output_of, sigterm_and_wait, start_worker
 from worker_runtime import Job, JobState, Queue, Worker
 from worker_runtime.connection import connect
 
@@ -84,7 +84,7 @@ async def test_sigterm_drains_and_exits_zero(redis_url: str) -> None:
         finally:
             if proc.poll() is None:
                 proc.kill()
-        output = proc.stdout.read().decode() if proc.stdout else ""
+        output = output_of(proc)
         started = await client.hgetall("test:started")
         executed = await client.hgetall("test:exec")
         counts = await q.counts()
