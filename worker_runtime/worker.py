@@ -18,6 +18,7 @@ from worker_runtime.connection import connect, ensure_ready
 from worker_runtime.consumer import QueueConsumer
 from worker_runtime.core.keys import validate_queue_name
 from worker_runtime.cron import add_cron_job
+from worker_runtime.health import WorkerHealth, health_of, health_report
 from worker_runtime.observers import WorkerObserver
 from worker_runtime.processor import (
     ProcessFn,
@@ -208,6 +209,14 @@ class Worker:
             await self.stop()
 
     # --- state -----------------------------------------------------------------------------
+
+    def health(self) -> WorkerHealth:
+        """The seed's getHealth(): healthy, uptime, last heartbeat, counts, queues."""
+        return health_of(self)
+
+    def health_report(self) -> str:
+        """The seed's getHealthReport() text."""
+        return health_report(self)
 
     @property
     def active(self) -> int:
