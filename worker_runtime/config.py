@@ -46,6 +46,15 @@ class QueueConfig(BaseModel):
     )
     cron: tuple[CronJob, ...] = Field((), description="repeatable jobs enqueued on a schedule")
 
+    @field_validator("cron")
+    @classmethod
+    def _unique_cron_names(cls, value: tuple[CronJob, ...]) -> tuple[CronJob, ...]:
+        names = [job.name for job in value]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"cron job names must be unique per queue: {', '.join(twice)}")
+        return value
+
 
 def redis_url_from_parts(
     *, host: str, port: int, password: str | None, db: int = 0, tls: bool = False

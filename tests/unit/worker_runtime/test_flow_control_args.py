@@ -97,3 +97,11 @@ def test_key_names_the_scripts_derive_match_core_keys() -> None:
         "kidfail:": k.child_failures_prefix,
     }  # fmt: skip
     assert {suffix: base + suffix for suffix in derived} == derived
+
+
+def test_cron_names_are_unique_per_queue() -> None:
+    from worker_runtime.core.cron_schedule import CronJob
+
+    with pytest.raises(ValidationError, match=r"cron\n.*unique per queue: \*/5 \* \* \* \*"):
+        QueueConfig(cron=(CronJob(schedule="*/5 * * * *"), CronJob(schedule="*/5 * * * *")))
+    QueueConfig(cron=(CronJob(schedule="*/5 * * * *"), CronJob(name="b", schedule="*/5 * * * *")))
