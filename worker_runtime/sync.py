@@ -8,6 +8,7 @@ from typing import Any
 
 import redis
 
+from worker_runtime.config import DEFAULT_EVENTS_MAX_LEN
 from worker_runtime.core.codec import JobRecord, decode_job
 from worker_runtime.core.keys import DEFAULT_PREFIX, QueueKeys, validate_queue_name
 from worker_runtime.queue import (
@@ -38,6 +39,7 @@ class SyncQueue:
         )
         self.keys = QueueKeys(name, prefix)
         self._enqueue = self.redis.register_script(script_source("enqueue"))
+        self._cancel = self.redis.register_script(script_source("cancel"))
 
     def enqueue(
         self,
@@ -62,6 +64,17 @@ class SyncQueue:
                 self._enqueue(keys=keys, args=chunk, client=pipe)
             replies = pipe.execute()
         return enqueue_results(ids, replies)
+
+    def cancel(self, job_id: str, *, reason: str = "") -> bool:
+        """As `Queue.cancel`: True if the job was cancelled now (see docs/flow-control.md)."""
+        k = self.keys
+        keys = [
+            k.wait, k.active, k.delayed, k.prioritized, k.cancelled, k.stats, k.job_prefix,
+            k.group_parked_prefix, k.events, k.flows, k.child_failures_prefix, k.failed, k.dead,
+            k.marker,
+        ]  # fmt: skip
+        was = str(self._cancel(keys=keys, args=[job_id, DEFAULT_EVENTS_MAX_LEN, reason, 1]))
+        return was not in ("", "completed", "failed", "dead", "cancelled")
 
     def counts(self) -> dict[str, int]:
         with self.redis.pipeline(transaction=False) as pipe:

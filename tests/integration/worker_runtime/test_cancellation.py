@@ -129,3 +129,18 @@ async def _active(q: Queue) -> bool:
 
 async def _idle(worker: Worker) -> bool:
     return worker.active == 0
+
+
+async def test_sync_producers_cancel_too(redis_url: str) -> None:
+    if "cluster" in redis_url:
+        pytest.skip("SyncQueue speaks to a standalone Redis")
+    from worker_runtime.sync import SyncQueue
+
+    with SyncQueue("cx4", redis_url=redis_url) as q:
+        job = q.enqueue({"n": 1}, priority=4)
+        assert q.cancel(job.id, reason="changed my mind")
+        assert not q.cancel(job.id)
+        rec = q.get_job(job.id)
+        assert rec is not None
+        assert (rec.state, rec.error) == (JobState.CANCELLED, "changed my mind")
+        assert q.counts()["cancelled"] == 1
