@@ -93,4 +93,22 @@ class Sleepy(Processor[Any]):
         await redis.hincrby("test:exec", job.id, 1)
 
 
-app = [Limited(), Tenants(), Ticks(), Flows(), Sleepy()]
+class Ordered(Processor[Any]):
+    """Few slots and a little work per job, so a backlog takes many fetches."""
+
+    queue = "ordered"
+    config = QueueConfig(concurrency=2, keep_completed=KEEP_ALL, rate_limit=None)
+
+    async def process(self, job: Job[Any]) -> None:
+        await asyncio.sleep(0.005)
+
+
+class Later(Processor[Any]):
+    queue = "later"
+    config = QueueConfig(concurrency=10, keep_completed=KEEP_ALL, rate_limit=None)
+
+    async def process(self, job: Job[Any]) -> None:
+        pass
+
+
+app = [Limited(), Tenants(), Ticks(), Flows(), Sleepy(), Ordered(), Later()]

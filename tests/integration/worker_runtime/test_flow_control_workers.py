@@ -1,7 +1,8 @@
 """Flow control with three worker processes on one real Redis: a queue-wide rate limit holds
 within 10 % over 10 s while per-tenant limits hold per tenant without slowing other tenants
-(both measured in the same window), a cron job fires once per tick, cancellation reaches a
-running job in another process, and a flow of a parent and 100 children completes.
+(both measured in the same window), a cron job fires once per tick, delayed jobs start on
+time, priorities order the leases, cancellation reaches a running job in another process, and
+a flow of a parent and 100 children completes.
 
 The workers are started once for the module (subprocesses take a second or two each).
 Standalone Redis only: the same scripts run on a Redis Cluster in the in-process suites.
@@ -9,6 +10,7 @@ Standalone Redis only: the same scripts run on a Redis Cluster in the in-process
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -202,3 +204,36 @@ async def test_flow_of_a_parent_and_100_children(queue: Any) -> None:
     # The parent started only after the last child finished.
     assert rec.started_at is not None
     assert rec.started_at >= max(c.finished_at or 0 for c in children if c)
+
+
+async def test_delayed_jobs_start_on_time_across_processes(queue: Any) -> None:
+    q = queue("later")
+    delays = [0.2 + (i % 8) * 0.1 for i in range(40)]
+    jobs = await q.enqueue_many([JobSpec({"i": i}, delay_seconds=d) for i, d in enumerate(delays)])
+    for job in jobs:
+        await q.wait_for(job.id, timeout=5)
+    records = [await q.get_job(j.id) for j in jobs]
+    late = sorted(r.started_at - r.due_at for r in records if r and r.started_at and r.due_at)
+    assert len(late) == 40
+    assert late[0] >= 0
+    assert late[-1] < 100, f"start - due, ms: {late}"
+
+
+async def test_priorities_order_the_leases_across_processes(queue: Any) -> None:
+    q = queue("ordered")
+    # One enqueue call: every job is there before any worker looks (2 slots a worker).
+    plan = [(i, [0, 7, -2, 3, 7, 0][i % 6]) for i in range(60)]
+    jobs = await q.enqueue_many([JobSpec({"i": i}, priority=p) for i, p in plan])
+    for job in jobs:
+        await q.wait_for(job.id, timeout=10)
+    starts = await _starts(q, [j.id for j in jobs])
+    by_priority: dict[int, list[int]] = {}
+    for (_, priority), job in zip(plan, jobs, strict=True):
+        by_priority.setdefault(priority, []).append(starts[job.id])
+    levels = sorted(by_priority, reverse=True)
+    # Fetches are serialised in Redis: a higher priority's last lease is never after a lower
+    # one's first, and within a priority leases follow enqueue order.
+    for higher, lower in itertools.pairwise(levels):
+        assert max(by_priority[higher]) <= min(by_priority[lower]), (higher, lower)
+    for times in by_priority.values():
+        assert times == sorted(times)
