@@ -18,10 +18,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from redis.exceptions import ResponseError
 
 from worker_runtime.core.codec import encode_payload
+from worker_runtime.job_spec import (
+    InvalidJobSpec,
+    JobSpec,
+    job_arguments,
+    new_job_id,
+    priority_argument,
+)
 
 if TYPE_CHECKING:
     from worker_runtime.processor import Job
-    from worker_runtime.queue import JobSpec, Queue
+    from worker_runtime.queue import Queue
 
 ChildFailurePolicy = Literal["fail", "ignore"]
 #: Children per flow: one script call adds them all.
@@ -46,14 +53,6 @@ async def enqueue_flow(
     priority: int = 0,
     on_child_failure: ChildFailurePolicy = "fail",
 ) -> Flow:
-    from worker_runtime.queue import (
-        InvalidJobSpec,
-        JobSpec,
-        job_arguments,
-        new_job_id,
-        priority_argument,
-    )
-
     if on_child_failure not in ("fail", "ignore"):
         raise InvalidJobSpec(
             f"on_child_failure: must be 'fail' or 'ignore', got {on_child_failure!r}"
