@@ -113,7 +113,9 @@ local function group_state(g)
   local st = groups[g]
   if not st then
     local parked = redis.call('LLEN', KEYS[10] .. g) > 0
-    st = {allowance(KEYS[9] .. g, gmax, gper), {}, parked}
+    local n = budget  -- no group limit (any more): parked jobs go at the pace of the rest
+    if gfield ~= '' then n = allowance(KEYS[9] .. g, gmax, gper) end
+    st = {n, {}, parked}
     groups[g] = st
   end
   return st
@@ -123,9 +125,13 @@ local function group_lease(st, id, f)
   st[2][#st[2] + 1] = id
 end
 
-if gfield ~= '' and budget > 0 then
+-- Jobs parked under a group limit that is no longer configured must not stay parked forever.
+local orphans = gfield == '' and budget > 0 and redis.call('ZCARD', KEYS[11]) > 0
+if (gfield ~= '' or orphans) and budget > 0 then
   -- Parked jobs of groups whose window opened go first: they were taken before the rest.
-  local open = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', now, 'LIMIT', 0, 100)
+  local upto = now
+  if gfield == '' then upto = '+inf' end
+  local open = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', upto, 'LIMIT', 0, 100)
   for _, g in ipairs(open) do
     if leased >= budget then break end
     local st = group_state(g)
@@ -210,8 +216,10 @@ if qmax > 0 and leased > 0 then record(KEYS[8], qper, started) end
 if q_limited and leased >= budget then sooner(wait_ms(KEYS[8], qmax, qper)) end
 if parked_delta ~= 0 then redis.call('HINCRBY', KEYS[7], 'parked', parked_delta) end
 for g, st in pairs(groups) do
-  if #st[2] > 0 then record(KEYS[9] .. g, gper, st[2]) end
-  if st[3] then
+  if #st[2] > 0 and gfield ~= '' then record(KEYS[9] .. g, gper, st[2]) end
+  if st[3] and gfield == '' then
+    redis.call('ZADD', KEYS[11], now, g)
+  elseif st[3] then
     redis.call('ZADD', KEYS[11], now + wait_ms(KEYS[9] .. g, gmax, gper), g)
   else
     redis.call('ZREM', KEYS[11], g)
@@ -223,7 +231,7 @@ if not (q_limited and leased >= budget) then
 end
 local nxt = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
 if nxt[2] then sooner(math.max(tonumber(nxt[2]) - now, 0)) end
-if gfield ~= '' then
+if gfield ~= '' or orphans then
   local g = redis.call('ZRANGE', KEYS[11], 0, 0, 'WITHSCORES')
   if g[2] then sooner(math.max(tonumber(g[2]) - now, 0)) end
 end

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.harness.async_waiting import eventually
-from tests.integration.worker_runtime.conftest import fast_settings
+from tests.integration.worker_runtime.conftest import fast_settings, running
 from worker_runtime import Job, JobSpec, Queue, QueueConfig, Worker
 from worker_runtime.queue_snapshot import snapshot_queues
 from worker_runtime.rate_limit import GroupRateLimit, RateLimit
@@ -88,3 +88,35 @@ async def test_parked_and_prioritized_jobs_count_as_waiting(redis_url: str) -> N
     assert (counts["waiting"], counts["active"]) == (2, 2)
     assert snap.waiting == 2
     assert snap.backlog == 2
+
+
+async def test_jobs_parked_under_a_removed_group_limit_still_run(redis_url: str) -> None:
+    ran: list[int] = []
+    worker = Worker(settings=fast_settings(redis_url))
+
+    @worker.processor("rlx")  # deployed again without the group limit
+    async def handle(job: Job[Any]) -> None:
+        ran.append(job.data["i"])
+
+    async with Queue("rlx", redis_url=redis_url) as q:
+        await q.enqueue_many([JobSpec({"t": "x", "i": i}) for i in range(5)])
+        k = q.keys
+        fetch_keys = [
+            k.wait, k.active, k.delayed, k.marker, k.job_prefix, k.prioritized, k.stats, k.rate,
+            k.group_rate_prefix, k.group_parked_prefix, k.limited_groups,
+        ]  # fmt: skip
+        # An old worker with a limit of one an hour took job 0 and parked the rest.
+        reply = await q.scripts.fetch(
+            keys=fetch_keys, args=[60000, 10, "old", 0, 1000, "t", 1, 3_600_000]
+        )
+        assert (len(reply) - 1) // 4 == 1
+        assert (await q.counts())["waiting"] == 4
+        async with running(worker):
+            await eventually(lambda: _ran_all(ran, 4), timeout=5, description="parked jobs ran")
+        assert sorted(ran) == [1, 2, 3, 4]
+        assert (await q.counts())["waiting"] == 0
+        assert not await q.redis.exists(k.limited_groups)
+
+
+async def _ran_all(ran: list[int], n: int) -> bool:
+    return len(ran) >= n
