@@ -47,6 +47,18 @@ class Job(Generic[P]):
         if self._consumer is not None:
             await self._consumer.report_progress(self, dumps(value))
 
+    async def children_results(self) -> dict[str, Any]:
+        """In a flow's parent: each child's result by child job id."""
+        from worker_runtime.flows import children_results  # flows imports this module
+
+        return await children_results(self)
+
+    async def children_failures(self) -> dict[str, str]:
+        """In a flow's parent: the error of each child that failed, by child job id."""
+        from worker_runtime.flows import children_failures
+
+        return await children_failures(self)
+
 
 class Processor(Generic[P]):
     """Base class for a queue's processor.

@@ -8,7 +8,6 @@ import pytest
 
 from tests.integration.worker_runtime.conftest import fast_settings, running
 from worker_runtime import Job, JobSpec, JobState, NonRetryableError, Queue, Worker
-from worker_runtime.flows import children_failures, children_results
 from worker_runtime.queue import InvalidJobSpec
 
 pytestmark = pytest.mark.integration
@@ -21,8 +20,8 @@ def flow_worker(redis_url: str, queue: str) -> Worker:
     async def handle(job: Job[Any]) -> Any:
         if "parent" in job.data:
             return {
-                "results": await children_results(job),
-                "failures": await children_failures(job),
+                "results": await job.children_results(),
+                "failures": await job.children_failures(),
             }
         if job.data.get("fail"):
             raise NonRetryableError(f"child {job.data['n']} broke")
