@@ -14,6 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import structlog
+from structlog.tracebacks import ExceptionDictTransformer
 
 from worker_runtime.observers import WorkerObserver
 
@@ -56,11 +57,17 @@ def configure_logging(
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: Any
+    # Tracebacks never carry local variables: frames hold tokens, passwords and payloads.
     if as_json:
         renderer = structlog.processors.JSONRenderer()
-        shared.append(structlog.processors.dict_tracebacks)
+        shared.append(
+            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
+        )
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        # Not the default formatter: Rich's shows every frame's local variables.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(number),

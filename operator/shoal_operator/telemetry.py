@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sys
 from typing import Any, TextIO
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from structlog.tracebacks import ExceptionDictTransformer
 
-from worker_runtime.logs import LogFormat, level_number, use_json
+from worker_runtime.logs import LogFormat, configure_logging, level_number
 
 TICK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 
@@ -85,47 +83,11 @@ class Telemetry:
 
 
 def setup_logging(*, level: str, log_format: LogFormat, stream: TextIO | None = None) -> None:
-    """structlog JSON lines; kopf's and aiohttp's stdlib loggers go through the same renderer.
-
-    As ``worker_runtime.logs.configure_logging``, except that tracebacks never carry local
-    variables: the operator's frames hold tokens and Redis passwords.
-    """
-    stream = stream if stream is not None else sys.stdout
-    number = level_number(level)
-    shared: list[Any] = [
-        structlog.contextvars.merge_contextvars,
-        structlog.processors.add_log_level,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
-    ]
-    renderer: Any
-    if use_json(log_format, stream):
-        renderer = structlog.processors.JSONRenderer()
-        shared.append(
-            structlog.processors.ExceptionRenderer(ExceptionDictTransformer(show_locals=False))
-        )
-    else:
-        # Not the default formatter: Rich's shows every frame's local variables.
-        renderer = structlog.dev.ConsoleRenderer(
-            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
-        )
-    structlog.configure(
-        processors=[*shared, renderer],
-        wrapper_class=structlog.make_filtering_bound_logger(number),
-        logger_factory=structlog.PrintLoggerFactory(stream),
-        cache_logger_on_first_use=True,
-    )
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-        )
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(number)
+    """structlog JSON lines (the worker's setup: no local variables in tracebacks); kopf's and
+    aiohttp's stdlib loggers go through the same renderer."""
+    configure_logging(log_format=log_format, level=level, stream=stream)
     # kopf's per-object loggers are chatty at INFO (one line per watch event and handler).
-    logging.getLogger("kopf.objects").setLevel(max(number, logging.WARNING))
+    logging.getLogger("kopf.objects").setLevel(max(level_number(level), logging.WARNING))
 
 
 def logger(name: str = "shoal.operator") -> Any:

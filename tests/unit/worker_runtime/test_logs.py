@@ -10,7 +10,13 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-from worker_runtime.logs import InvalidLogSetting, JobLogObserver, configure_logging, use_json
+from worker_runtime.logs import (
+    InvalidLogSetting,
+    JobLogObserver,
+    LogFormat,
+    configure_logging,
+    use_json,
+)
 from worker_runtime.processor import Job
 
 
@@ -112,3 +118,23 @@ def test_at_warning_level_only_failures_are_logged() -> None:
     finally:
         structlog.reset_defaults()
         root.handlers[:], root.level = handlers, level
+
+
+@pytest.mark.parametrize("log_format", ["json", "console"])
+def test_worker_tracebacks_carry_no_local_variables(log_format: LogFormat) -> None:
+    stream = io.StringIO()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging(log_format=log_format, level="info", stream=stream)
+    try:
+        payload_secret = "card-4111-1111"  # noqa: F841  (a local in the failing frame)
+        raise RuntimeError("boom")
+    except RuntimeError:
+        structlog.get_logger("test").exception("job failed")
+    finally:
+        structlog.reset_defaults()
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    out = stream.getvalue()
+    assert "boom" in out
+    assert "card-4111-1111" not in out
