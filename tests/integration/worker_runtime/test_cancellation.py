@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from tests.harness.async_waiting import eventually
+from tests.harness.redis_server import RedisServer
 from tests.integration.worker_runtime.conftest import fast_settings, running
 from worker_runtime import Job, JobState, Queue, QueueConfig, Worker
 from worker_runtime.observers import WorkerObserver
@@ -131,12 +132,13 @@ async def _idle(worker: Worker) -> bool:
     return worker.active == 0
 
 
-async def test_sync_producers_cancel_too(redis_url: str) -> None:
-    if "cluster" in redis_url:
-        pytest.skip("SyncQueue speaks to a standalone Redis")
+async def test_sync_producers_cancel_too(redis_server: RedisServer) -> None:
+    # SyncQueue speaks to a standalone Redis only: this test runs there, not on the cluster.
     from worker_runtime.sync import SyncQueue
 
-    with SyncQueue("cx4", redis_url=redis_url) as q:
+    async with Queue("cx4", redis_url=redis_server.url) as aq:
+        await aq.redis.flushall()
+    with SyncQueue("cx4", redis_url=redis_server.url) as q:
         job = q.enqueue({"n": 1}, priority=4)
         assert q.cancel(job.id, reason="changed my mind")
         assert not q.cancel(job.id)

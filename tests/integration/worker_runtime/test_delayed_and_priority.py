@@ -34,9 +34,10 @@ async def test_delayed_jobs_start_within_100ms_of_due_on_idle_workers(redis_url:
             await w.start()
         try:
             # Workers are idle (blocked); due times are spread and interleaved.
-            delays = [0.15 + (i % 5) * 0.11 for i in range(15)]
+            # The first due time leaves room for 16 sequential enqueues on a loaded CI machine.
+            delays = [0.6 + (i % 5) * 0.11 for i in range(15)]
             ids = [(await q.enqueue({"i": i}, delay_seconds=d)).id for i, d in enumerate(delays)]
-            at = time.time() + 0.4
+            at = time.time() + 0.9
             absolute = await q.enqueue({"abs": True}, run_at=datetime.fromtimestamp(at, UTC))
             assert (await q.get_job(absolute.id)).due_at == round(at * 1000)  # type: ignore[union-attr]
             assert (await q.counts())["delayed"] == 16
