@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 from pathlib import Path
@@ -90,10 +89,11 @@ def test_a_crash_loop_backs_off(redis_url: str, tmp_path: Path) -> None:
         starts = [e["t"] for e in up.events("started")]
         crashes = up.events("crashed")
         assert up.stop() == 0
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
-    # 1 s then 2 s of backoff on top of the time each process takes to fail: no spinning
-    assert gaps[0] >= 1.0
-    assert gaps[1] >= gaps[0] + 0.8
+    # From each crash to the next start: 1 s then 2 s of backoff, no spinning (the time a
+    # process takes to fail varies with machine load, so it is left out of the measure).
+    waits = [start - crash["t"] for crash, start in zip(crashes, starts[1:], strict=False)]
+    assert waits[0] >= 1.0 - 0.05
+    assert waits[1] >= 2.0 - 0.05
     assert "has no attribute 'missing'" in crashes[0]["message"]
     assert "restarting in 1 s" in crashes[0]["message"]
     assert "restarting in 2 s" in crashes[1]["message"]
