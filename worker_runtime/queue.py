@@ -81,6 +81,20 @@ def enqueue_keys(keys: QueueKeys) -> list[str]:
     return [keys.wait, keys.delayed, keys.marker, keys.stats, keys.job_prefix, keys.prioritized]
 
 
+def cancel_keys(k: QueueKeys) -> list[str]:
+    """KEYS of cancel.lua, for `Queue.cancel` and `SyncQueue.cancel`."""
+    return [
+        k.wait, k.active, k.delayed, k.prioritized, k.cancelled, k.stats, k.job_prefix,
+        k.group_parked_prefix, k.events, k.flows, k.child_failures_prefix, k.failed, k.dead,
+        k.marker,
+    ]  # fmt: skip
+
+
+def cancelled_now(previous_state: str) -> bool:
+    """cancel.lua returns the job's state before; a finished or missing job was not cancelled."""
+    return previous_state not in ("", "completed", "failed", "dead", "cancelled")
+
+
 class Queue:
     """A named queue on Redis. Cheap to create; share one Redis client between many queues."""
 
@@ -228,16 +242,10 @@ class Queue:
         ``events_max_len`` is the queue's stream length (None: the default; 0: no event).
         """
         await self._ensure_ready()
-        k = self.keys
-        keys = [
-            k.wait, k.active, k.delayed, k.prioritized, k.cancelled, k.stats, k.job_prefix,
-            k.group_parked_prefix, k.events, k.flows, k.child_failures_prefix, k.failed, k.dead,
-            k.marker,
-        ]  # fmt: skip
         maxlen = DEFAULT_EVENTS_MAX_LEN if events_max_len is None else events_max_len
         dead_letter = 1  # a parent failed by this cancel goes where the queue's failures go
-        was = str(await self.control.cancel(keys=keys, args=[job_id, maxlen, reason, dead_letter]))
-        return was not in ("", "completed", "failed", "dead", "cancelled")
+        args: list[str | int] = [job_id, maxlen, reason, dead_letter]
+        return cancelled_now(str(await self.control.cancel(keys=cancel_keys(self.keys), args=args)))
 
     async def wait_for(self, job_id: str, *, timeout: float | None = None) -> JobRecord:  # noqa: ASYNC109 (the API the issue names)
         """Wait until the job is completed, failed, dead-lettered or cancelled; return it.

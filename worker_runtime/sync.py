@@ -14,6 +14,8 @@ from worker_runtime.core.keys import DEFAULT_PREFIX, QueueKeys, validate_queue_n
 from worker_runtime.queue import (
     EnqueuedJob,
     JobSpec,
+    cancel_keys,
+    cancelled_now,
     counts_from_replies,
     enqueue_arguments,
     enqueue_keys,
@@ -67,14 +69,8 @@ class SyncQueue:
 
     def cancel(self, job_id: str, *, reason: str = "") -> bool:
         """As `Queue.cancel`: True if the job was cancelled now (see docs/flow-control.md)."""
-        k = self.keys
-        keys = [
-            k.wait, k.active, k.delayed, k.prioritized, k.cancelled, k.stats, k.job_prefix,
-            k.group_parked_prefix, k.events, k.flows, k.child_failures_prefix, k.failed, k.dead,
-            k.marker,
-        ]  # fmt: skip
-        was = str(self._cancel(keys=keys, args=[job_id, DEFAULT_EVENTS_MAX_LEN, reason, 1]))
-        return was not in ("", "completed", "failed", "dead", "cancelled")
+        args: list[str | int] = [job_id, DEFAULT_EVENTS_MAX_LEN, reason, 1]
+        return cancelled_now(str(self._cancel(keys=cancel_keys(self.keys), args=args)))
 
     def counts(self) -> dict[str, int]:
         with self.redis.pipeline(transaction=False) as pipe:
