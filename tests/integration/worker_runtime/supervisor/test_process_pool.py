@@ -23,9 +23,11 @@ POOL = load_workerpool(
 
 
 def deaf_worker(tmp_path: Path) -> str:
-    """A "python" that ignores SIGTERM: stands in for a worker stuck in a job past its drain."""
+    """A "python" that ignores SIGTERM: stands in for a worker stuck in a job past its drain.
+    It touches `deaf` once the trap is set, so the test never signals it before that."""
     script = tmp_path / "deaf-python"
-    script.write_text("#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 0.05; done\n")
+    ready = tmp_path / "deaf"
+    script.write_text(f"#!/bin/sh\ntrap '' TERM\ntouch {ready}\nwhile :; do sleep 0.05; done\n")
     script.chmod(0o755)
     return str(script)
 
@@ -41,6 +43,11 @@ async def test_a_drain_past_its_time_is_killed(tmp_path: Path) -> None:
     pool = pool_of(tmp_path, PoolSettings(python=deaf_worker(tmp_path), drain_seconds=0.5))
     try:
         await pool.scale_to(1, time.monotonic())
+
+        async def deaf() -> bool:
+            return (tmp_path / "deaf").exists()
+
+        await eventually(deaf, timeout=10, description="the worker ignoring SIGTERM")
         await pool.scale_to(0, time.monotonic())
         assert pool.process_count == 1  # SIGTERM ignored: still draining
 
