@@ -1,7 +1,8 @@
 """Prometheus metrics with the seed's names, labelled by queue, in a registry per worker.
 
-Cost per job is one histogram observation. Counts the consumers already keep (active,
-completed, failed) are read at scrape time by a collector instead of being counted twice, and
+Cost per job is one histogram observation (`HotHistogram`, lock-free on the loop thread).
+Counts the consumers already keep (active, completed, failed) are read at scrape time by a
+collector instead of being counted twice, and
 the queue gauges come from one pipelined Redis read per interval (never per scrape), so a
 scrape does no I/O and a hundred pods scraped every 5 s cost Redis nothing extra.
 """
@@ -13,7 +14,7 @@ import contextlib
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -21,6 +22,7 @@ from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.connection import CONNECTION_ERRORS
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.health import heartbeat_of, readiness_problems
+from worker_runtime.histogram import HotHistogram
 from worker_runtime.observers import WorkerObserver
 
 if TYPE_CHECKING:
@@ -57,13 +59,13 @@ class WorkerMetrics(WorkerObserver):
         self.registry = registry if registry is not None else CollectorRegistry()
         self.queue_interval = queue_interval_seconds
         r = self.registry
-        self.duration = Histogram(
+        self.duration = HotHistogram(
             "worker_job_duration_seconds",
             "Processing time of job attempts (successful or not)",
-            ["queue"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
+            "queue",
+            DURATION_BUCKETS,
         )
+        r.register(self.duration)
         self.retried = Counter(
             "worker_retried_jobs", "Failed attempts scheduled for retry", ["queue"], registry=r
         )
@@ -95,23 +97,13 @@ class WorkerMetrics(WorkerObserver):
         self.queue_read_errors = Counter(
             "queue_metrics_read_errors", "Failed reads of the queue gauges", registry=r
         )
-        self._durations: dict[str, Any] = {}
         self.worker: Worker | None = None
         self._task: asyncio.Task[None] | None = None
 
     # --- hot path --------------------------------------------------------------------------
 
-    def _observe(self, queue: str, duration: float) -> None:
-        child = self._durations.get(queue)
-        if child is None:
-            child = self._durations[queue] = self.duration.labels(queue)
-        child.observe(duration)
-
     def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
-        child = self._durations.get(job.queue)
-        if child is None:
-            child = self._durations[job.queue] = self.duration.labels(job.queue)
-        child.observe(duration)
+        self.duration.observe(job.queue, duration)
 
     def job_failed(
         self,
@@ -124,7 +116,7 @@ class WorkerMetrics(WorkerObserver):
         outcome: str,
         retry_delay_ms: int,
     ) -> None:
-        self._observe(job.queue, duration)
+        self.duration.observe(job.queue, duration)
         if outcome == "retry":
             self.retried.labels(job.queue).inc()
         elif outcome == "dead":
@@ -148,7 +140,7 @@ class WorkerMetrics(WorkerObserver):
         self.worker = worker
         self.registry.register(_WorkerCollector(worker))
         for name in worker.consumers:
-            self._durations[name] = self.duration.labels(name)
+            self.duration.add_label(name)
         self._task = asyncio.create_task(self._refresh_loop(), name="shoal-queue-metrics")
 
     async def stop(self, worker: Worker) -> None:

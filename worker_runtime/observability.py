@@ -27,6 +27,7 @@ from worker_runtime.observers import WorkerObserver
 from worker_runtime.status_store import StatusRecorder, StatusStore
 
 if TYPE_CHECKING:
+    from worker_runtime.processor import Job
     from worker_runtime.worker import Worker, WorkerExtension
 
 
@@ -133,26 +134,37 @@ class ObserverGroup(WorkerObserver):
             if len(handlers) == 1:
                 setattr(self, hook, handlers[0])
             elif handlers:
-                setattr(self, hook, _fan_out(tuple(handlers)))
+                setattr(self, hook, _fan_out(hook, tuple(handlers)))
 
 
-def _fan_out(handlers: tuple[Callable[..., None], ...]) -> Callable[..., None]:
-    if len(handlers) == 2:
-        # The common case (metrics + status store on job_completed), unrolled: the hot
-        # path's cost is mostly call overhead.
-        first, second = handlers
-
-        def call_both(*args: Any, **kwargs: Any) -> None:
-            first(*args, **kwargs)
-            second(*args, **kwargs)
-
-        return call_both
+def _fan_out(hook: str, handlers: tuple[Callable[..., None], ...]) -> Callable[..., None]:
+    if hook == "job_completed":
+        return _fan_out_completed(handlers)
 
     def call_all(*args: Any, **kwargs: Any) -> None:
         for handler in handlers:
             handler(*args, **kwargs)
 
     return call_all
+
+
+def _fan_out_completed(handlers: tuple[Callable[..., None], ...]) -> Callable[..., None]:
+    """The per-job hook with its own signature: ``*args, **kwargs`` would build a tuple and a
+    dict per call (≈0.4 µs a job); the two-observer case (metrics + status store) unrolled."""
+    if len(handlers) == 2:
+        first, second = handlers
+
+        def call_both(job: Job[Any], *, duration: float, result: Any) -> None:
+            first(job, duration=duration, result=result)
+            second(job, duration=duration, result=result)
+
+        return call_both
+
+    def call_each(job: Job[Any], *, duration: float, result: Any) -> None:
+        for handler in handlers:
+            handler(job, duration=duration, result=result)
+
+    return call_each
 
 
 class _SinkHealth:

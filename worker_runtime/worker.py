@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import socket
@@ -166,9 +167,18 @@ class Worker:
                 observers=self.observers,
             )
             self.consumers[name] = consumer
-            consumer.start()
+        # Extensions first (the status store's migration and writer, the probe server): a
+        # part that cannot start fails the worker before it has taken a job, and start-up
+        # work does not compete with the first burst of jobs.
         for extension in self.extensions:
             await extension.start(self)
+        if self.settings.gc_freeze:
+            # Everything allocated so far (modules, SQLAlchemy's metadata, pydantic models)
+            # lives as long as the worker: out of the collector's view, a full collection
+            # walks only what jobs allocate (≈100k fewer objects with the status store on).
+            gc.freeze()
+        for consumer in self.consumers.values():
+            consumer.start()
 
     def request_stop(self) -> None:
         """Ask a running `run()` to drain and return (what SIGTERM does)."""

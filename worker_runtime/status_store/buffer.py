@@ -1,7 +1,9 @@
 """The in-memory, bounded, coalescing buffer between the hot path and the database (no I/O).
 
-One entry per job: a job started and finished within one flush window costs one row write.
-An entry is a tuple indexed by the constants below. Tuples, not lists or objects, on purpose:
+Completions, the common change, are packed into bytes per queue (see `completions`): they
+hold no Python object between flushes. Every other change is one entry per job, coalesced: a
+job started and failed within one flush window costs one row write. An entry is a tuple
+indexed by the constants below. Tuples, not lists or objects, on purpose:
 a tuple holding only strings, ints and None is dropped from the garbage collector's tracking
 after its first young collection, so 100k buffered jobs do not make every full collection
 walk 100k more containers (with lists, full collections cost the benchmark ~3 µs a job).
@@ -12,7 +14,9 @@ and finish time win; owner, error, result and start time keep the last value tha
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
+
+from worker_runtime.status_store import completions
 
 STATUS, ATTEMPTS, OWNER, ERROR, RESULT, CREATED, STARTED, FINISHED, UPDATED = range(9)
 
@@ -23,23 +27,42 @@ Entry = tuple[Any, ...]
 DeadLetter = tuple[str, str, str | None, str, str | None, str | None, int, str | None, int]
 
 
+class Batch(NamedTuple):
+    """What one write takes: entries (upserted first), packed completions per queue (upserted
+    after them: the upsert's rules make the order of a job's changes safe either way), and
+    dead letters."""
+
+    entries: dict[Key, Entry]
+    completed: dict[str, bytearray]
+    completed_count: int
+    dead: list[DeadLetter]
+
+    def __len__(self) -> int:
+        return len(self.entries) + self.completed_count + len(self.dead)
+
+
 class StatusBuffer:
-    """Pending status changes. Bounded: past ``max_records`` distinct jobs, changes for *new*
-    jobs are counted in ``dropped`` and discarded (changes to buffered jobs still merge)."""
+    """Pending status changes. Bounded: past ``max_records`` jobs, changes for *new* jobs are
+    counted in ``dropped`` and discarded (changes to buffered jobs still merge)."""
 
     def __init__(self, *, max_records: int = 100_000) -> None:
         self.max_records = max_records
         self.entries: dict[Key, Entry] = {}
+        self.completed: dict[str, bytearray] = {}
+        self.completed_count = 0
         self.dead: list[DeadLetter] = []
         self.dropped = 0
 
     def __len__(self) -> int:
-        return len(self.entries) + len(self.dead)
+        return len(self.entries) + self.completed_count + len(self.dead)
+
+    def _full(self) -> bool:
+        return len(self.entries) + self.completed_count >= self.max_records
 
     def _put(self, key: Key, change: Entry) -> None:
         older = self.entries.get(key)
         if older is None:
-            if len(self.entries) >= self.max_records:
+            if self._full():
                 self.dropped += 1
                 return
             self.entries[key] = change
@@ -64,16 +87,30 @@ class StatusBuffer:
         result: str | None,
     ) -> None:
         """An attempt ended: ``status`` 'completed', 'failed', 'dead', or 'pending' for a retry
-        (which has no finish time). The hot path's one call per job."""
+        (which has no finish time)."""
         finished = None if status == "pending" else now_ms
-        key = (queue, job_id)
         change = (status, attempts, owner, error, result, started_ms, started_ms, finished, now_ms)
-        if key in self.entries:
-            self.entries[key] = merged(self.entries[key], change)
-        elif len(self.entries) < self.max_records:
-            self.entries[key] = change
-        else:
+        self._put((queue, job_id), change)
+
+    def completed_job(
+        self,
+        queue: str,
+        job_id: str,
+        attempts: int,
+        started_ms: int,
+        now_ms: int,
+        owner: str | None,
+        result: str | None,
+    ) -> None:
+        """A job completed: the hot path's one call per job (packed, see `completions`)."""
+        if self.completed_count + len(self.entries) >= self.max_records:
             self.dropped += 1
+            return
+        packed = self.completed.get(queue)
+        if packed is None:
+            packed = self.completed[queue] = bytearray()
+        completions.append(packed, job_id, attempts, started_ms, now_ms, owner, result)
+        self.completed_count += 1
 
     def changed(
         self,
@@ -97,18 +134,24 @@ class StatusBuffer:
             return
         self.dead.append(record)
 
-    def take(self) -> tuple[dict[Key, Entry], list[DeadLetter]]:
+    def take(self) -> Batch:
         """Everything buffered, leaving the buffer empty (for one write attempt)."""
-        entries, dead = self.entries, self.dead
-        self.entries, self.dead = {}, []
-        return entries, dead
+        batch = Batch(self.entries, self.completed, self.completed_count, self.dead)
+        self.entries, self.completed, self.completed_count, self.dead = {}, {}, 0, []
+        return batch
 
-    def restore(self, entries: dict[Key, Entry], dead: list[DeadLetter]) -> None:
+    def restore(self, batch: Batch) -> None:
         """Put back what a failed write took; changes made meanwhile are newer and win."""
-        for key, older in entries.items():
+        for key, older in batch.entries.items():
             newer = self.entries.get(key)
             self.entries[key] = older if newer is None else merged(older, newer)
-        self.dead[:0] = dead
+        for queue, older_packed in batch.completed.items():
+            newer_packed = self.completed.get(queue)
+            if newer_packed is not None:
+                older_packed += newer_packed  # packed records keep their order
+            self.completed[queue] = older_packed
+        self.completed_count += batch.completed_count
+        self.dead[:0] = batch.dead
 
 
 def merged(older: Entry, newer: Entry) -> Entry:

@@ -93,6 +93,7 @@ class StatusRecorder(WorkerObserver):
         self.last_error: str | None = None
         self.written = 0
         self.write_errors = 0
+        self.behind = False
         self._dead_letter_queues: set[str] = set()
         self._worker: Worker | None = None
         self._marked: set[str] = set()  # running jobs already recorded as processing
@@ -102,19 +103,17 @@ class StatusRecorder(WorkerObserver):
     # --- hot path (no I/O, no await) -------------------------------------------------------
 
     def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
-        owner = owner_of(job.data, self.owner_field) if self.owner_field else None
-        self.buffer.finished(
+        buffer = self.buffer
+        buffer.completed_job(
             job.queue,
             job.id,
-            "completed",
             job.attempt,
             int(job.started_at * 1000),
             int(time.time() * 1000),
-            owner,
-            None,
+            owner_of(job.data, self.owner_field) if self.owner_field else None,
             None if result is None else summarize(result),
         )
-        if len(self.buffer.entries) >= EARLY_FLUSH_RECORDS:
+        if buffer.completed_count >= EARLY_FLUSH_RECORDS:
             self._wake.set()
 
     def job_failed(
@@ -254,17 +253,26 @@ class StatusRecorder(WorkerObserver):
                 return False
             self.migrated = True
         self.mark_running()
-        entries, dead = self.buffer.take()
-        if not entries and not dead:
+        batch = self.buffer.take()
+        if not len(batch):
             return True
+        # Behind: a quarter of the buffer's bound waiting; caught up: under a tenth (twice an
+        # early flush by default; the gap keeps the SQLite writer from restarting often).
+        bound = self.buffer.max_records
+        self.behind = len(batch) >= (bound // 10 if self.behind else bound // 4)
         try:
-            await self.store.write(entries, dead, worker_id=self.worker_id)
+            await self.store.write(batch, worker_id=self.worker_id, behind=self.behind)
+        except asyncio.CancelledError:
+            # Stopping mid-write (`stop` cancels the flush task): the batch must not go with
+            # the task. At worst it is written twice (upserts; a dead letter could repeat).
+            self.buffer.restore(batch)
+            raise
         except Exception as exc:  # any database error: keep the batch, retry later
-            self.buffer.restore(entries, dead)
+            self.buffer.restore(batch)
             reraise_if_cancelling()
             self._failed("write", exc)
             return False
-        self.written += len(entries) + len(dead)
+        self.written += len(batch)
         if not self.ok:
             log.info("status store recovered", buffered=len(self.buffer))
         self.ok = True

@@ -22,7 +22,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from worker_runtime.status_store.buffer import DeadLetter, Entry, Key
+from worker_runtime.status_store import completions
+from worker_runtime.status_store.buffer import Batch, Entry, Key
 from worker_runtime.status_store.schema import dead_letters, job_status
 from worker_runtime.status_store.sqlite_writer import SqliteWriterProcess
 
@@ -190,7 +191,8 @@ class StatusStore:
             self._writer = SqliteWriterProcess(str(database))
 
     async def migrate(self) -> None:
-        """Bring the schema to the newest revision (Alembic, run in-process)."""
+        """Bring the schema to the newest revision (Alembic, run in-process) and get ready to
+        write."""
         async with asyncio.timeout(self.timeout * 3):
             lock = await asyncio.to_thread(_sqlite_migration_lock, self.url)
             try:
@@ -199,26 +201,36 @@ class StatusStore:
             finally:
                 if lock is not None:
                     os.close(lock)  # closing releases the flock
+            if self._writer is not None:
+                await self._writer.start()  # ready before the first job, not during a burst
 
-    async def write(
-        self, entries: dict[Key, Entry], dead: list[DeadLetter], *, worker_id: str | None
-    ) -> None:
+    async def write(self, batch: Batch, *, worker_id: str | None, behind: bool = False) -> None:
         """Persist a batch in one transaction (all or nothing, so a failed batch is retried
-        whole)."""
+        whole). ``behind``: the writes are falling behind (the SQLite writer then runs at
+        normal priority rather than on idle CPU only)."""
         if self._writer is not None:
-            # The child process builds the rows: the event loop only pickles the entries.
-            dead_tuples = [(*d[:8], worker_id, d[8]) for d in dead]
+            # The child process builds the rows: the event loop only pickles the entries
+            # (completions are already bytes).
+            dead_tuples = [(*d[:8], worker_id, d[8]) for d in batch.dead]
             async with asyncio.timeout(self.timeout):
                 await self._writer.write(
-                    self._upsert_sql, entries, worker_id, DEAD_LETTER_SQL, dead_tuples
+                    sql=self._upsert_sql,
+                    entries=batch.entries,
+                    completed=batch.completed,
+                    worker_id=worker_id,
+                    dead_sql=DEAD_LETTER_SQL,
+                    dead_rows=dead_tuples,
+                    behind=behind,
                 )
             return
         # Driver-level executemany of tuples: SQLAlchemy's per-row parameter processing would
         # cost ~3 µs a row on the event loop's thread; this costs a tenth of that.
         rows = [
             (queue, job_id, e[0], e[1], e[2], worker_id, e[3], e[4], e[5], e[6], e[7], e[8])
-            for (queue, job_id), e in entries.items()
+            for (queue, job_id), e in batch.entries.items()
         ]
+        for queue, packed in batch.completed.items():
+            rows.extend(completions.rows(queue, packed, worker_id))
         dead_rows = [
             {
                 "queue": d[0],
@@ -232,7 +244,7 @@ class StatusStore:
                 "worker_id": worker_id,
                 "dead_at": d[8],
             }
-            for d in dead
+            for d in batch.dead
         ]
         async with asyncio.timeout(self.timeout):
             async with self.engine.begin() as conn:
@@ -247,7 +259,7 @@ class StatusStore:
             (queue, job_id): ("pending", 0, None, None, None, now_ms, None, None, now_ms)
             for job_id in job_ids
         }
-        await self.write(entries, [], worker_id=None)
+        await self.write(Batch(entries, {}, 0, []), worker_id=None)
 
     # --- reading ---------------------------------------------------------------------------
 

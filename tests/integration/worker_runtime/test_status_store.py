@@ -4,6 +4,8 @@ in the middle of a run that loses nothing."""
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from tests.integration.worker_runtime.observed import retrying
 from worker_runtime import Job, NonRetryableError, Queue, Worker
 from worker_runtime.health import health_of
 from worker_runtime.status_store import StatusRecorder, StatusStore
+from worker_runtime.status_store.buffer import StatusBuffer
 
 pytestmark = pytest.mark.integration
 
@@ -183,3 +186,69 @@ async def _done(q: Queue, n: int) -> bool:
 
 async def _async(value: bool) -> bool:
     return value
+
+
+async def test_sqlite_writer_runs_on_idle_cpu_until_it_falls_behind(tmp_path: Path) -> None:
+    """The SQLite child process: SCHED_IDLE by default, normal priority (nice 5) for batches
+    written while behind, back to idle once caught up; completions arrive packed."""
+    store = StatusStore(f"sqlite:///{tmp_path}/status.db")
+    await store.migrate()
+    writer = store._writer
+    assert writer is not None
+    buffer = StatusBuffer()
+
+    async def write(job_ids: list[str], *, behind: bool) -> str:
+        for job_id in job_ids:
+            buffer.completed_job("q", job_id, 1, 1000, 2000, None, None)
+        await store.write(buffer.take(), worker_id="w", behind=behind)
+        process = writer._process
+        assert process is not None
+        policy = os.sched_getscheduler(process.pid)
+        return {os.SCHED_IDLE: "idle", os.SCHED_OTHER: "normal"}[policy]
+
+    try:
+        assert await write(["a"], behind=False) == "idle"
+        assert await write(["b", "c"], behind=True) == "normal"
+        assert os.getpriority(os.PRIO_PROCESS, writer._process.pid) == os.nice(0) + 5  # type: ignore[union-attr]
+        assert await write(["d"], behind=False) == "idle"
+        assert await store.counts() == {"completed": 4}
+    finally:
+        await store.close()
+
+
+async def test_stopping_during_a_write_loses_no_record(redis_url: str, tmp_path: Path) -> None:
+    """`stop` cancels the flush task; a batch it was writing goes back to the buffer and is
+    written by the final flush (it used to vanish with the task)."""
+    path = tmp_path / "status.db"
+    recorder = StatusRecorder(StatusStore(f"sqlite:///{path}"), flush_seconds=0.05)
+    worker = Worker(settings=fast_settings(redis_url), observers=[recorder], extensions=[recorder])
+
+    @worker.processor("midwrite")
+    async def handle(job: Job[Order]) -> None:
+        pass
+
+    reader = StatusStore(f"sqlite:///{path}")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    try:
+        async with Queue("midwrite", redis_url=redis_url) as q:
+            await worker.start()
+            await q.enqueue_many([{"userId": f"a-{i}"} for i in range(10)])
+            await eventually(lambda: _counts(reader, {"completed": 10}), description="10 rows")
+
+            blocker.execute("BEGIN IMMEDIATE")  # the next write waits for this lock
+            await q.enqueue_many([{"userId": f"b-{i}"} for i in range(20)])
+            await eventually(lambda: _done(q, 30), description="30 completed")
+            # Taken by a flush and not written: the write is in flight.
+            await eventually(lambda: _async(len(recorder.buffer) == 0), description="in flight")
+
+            stopping = asyncio.create_task(worker.stop(grace_seconds=1))
+            await eventually(
+                lambda: _async(len(recorder.buffer) == 20), description="batch put back"
+            )
+            blocker.execute("ROLLBACK")
+            await stopping
+        assert await reader.counts() == {"completed": 30}
+        assert recorder.buffer.dropped == 0
+    finally:
+        blocker.close()
+        await reader.close()

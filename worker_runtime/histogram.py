@@ -1,0 +1,57 @@
+"""A labelled histogram for the per-job hot path, exposed like prometheus_client's.
+
+prometheus_client's ``Histogram.observe`` takes a lock for the sum and another for the bucket
+(≈0.5 µs an observation, a twentieth of a no-op job). Here an observation is a bisect and two
+additions on the event loop's thread; the scrape (another thread) copies the counts. Under the
+GIL each addition is atomic; a scrape may see a sum one observation ahead of its counts, as
+with prometheus_client, whose buckets and sum are separate values too.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
+
+
+class HotHistogram(Collector):
+    """One label (e.g. ``queue``); bucket bounds are inclusive (``le``), +Inf is added."""
+
+    def __init__(self, name: str, documentation: str, label: str, buckets: Sequence[float]):
+        self.name = name
+        self.documentation = documentation
+        self.label = label
+        self.bounds = sorted(buckets)
+        self._les = [repr(float(b)) for b in self.bounds] + ["+Inf"]  # as prometheus_client
+        self._counts: dict[str, list[int]] = {}
+        self._sums: dict[str, float] = {}
+
+    def observe(self, label_value: str, amount: float) -> None:
+        counts = self._counts.get(label_value)
+        if counts is None:
+            counts = self.add_label(label_value)
+        counts[bisect_left(self.bounds, amount)] += 1
+        self._sums[label_value] += amount
+
+    def add_label(self, label_value: str) -> list[int]:
+        """Start a series at zero (so it is scraped before its first observation)."""
+        counts = self._counts.get(label_value)
+        if counts is None:
+            self._sums[label_value] = 0.0
+            counts = self._counts[label_value] = [0] * (len(self.bounds) + 1)
+        return counts
+
+    def describe(self) -> list[HistogramMetricFamily]:
+        return [HistogramMetricFamily(self.name, self.documentation, labels=[self.label])]
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=[self.label])
+        for label_value, counts in list(self._counts.items()):
+            cumulative, total = [], 0
+            for le, count in zip(self._les, list(counts), strict=True):
+                total += count
+                cumulative.append((le, float(total)))
+            family.add_metric([label_value], cumulative, self._sums[label_value])
+        yield family
