@@ -98,7 +98,10 @@ class DrainState:
 
 
 def make_worker(args: argparse.Namespace) -> Worker:
-    settings = WorkerSettings.model_validate({"REDIS_URL": args.redis_url})
+    # gc.freeze() once started, as `shoal worker` does (both columns alike).
+    settings = WorkerSettings.model_validate(
+        {"REDIS_URL": args.redis_url, "WORKER_GC_FREEZE": True}
+    )
     return Worker(
         settings=settings,
         concurrency=args.concurrency,

@@ -95,9 +95,10 @@ class WorkerSettings(BaseSettings):
     lease_ms: int = Field(3000, alias="WORKER_LEASE_MS", ge=200)
     heartbeat_interval_seconds: float = Field(30.0, alias="WORKER_HEARTBEAT_INTERVAL", gt=0)
     fetch_batch: int = Field(100, alias="WORKER_FETCH_BATCH", ge=1, le=10_000)
-    # gc.freeze() once started (see Worker.start); off for a worker embedded in a process
-    # that keeps allocating long-lived garbage after the worker starts.
-    gc_freeze: bool = Field(True, alias="WORKER_GC_FREEZE")
+    # gc.freeze() once started (see Worker.start). On in `shoal worker` (a process that runs
+    # one worker for its life); off by default for a worker embedded in a larger process,
+    # where anything alive at start would never be collected if it later became garbage.
+    gc_freeze: bool = Field(False, alias="WORKER_GC_FREEZE")
     # Queue defaults from the pool (a WorkerPool's timeoutSeconds and retry); a processor's
     # own QueueConfig wins for the fields it sets explicitly.
     job_timeout_seconds: float | None = Field(None, alias="WORKER_TIMEOUT_SECONDS", gt=0)

@@ -27,7 +27,7 @@ from worker_runtime.errors import NonRetryableError
 from worker_runtime.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_SECONDS
 from worker_runtime.idle_wait import IdleWait
 from worker_runtime.leases import LeaseKeeping
-from worker_runtime.observers import WorkerObserver
+from worker_runtime.observers import WorkerObserver, notify, observer_failed
 from worker_runtime.processor import Job, JobResult, Registration
 from worker_runtime.rate_limit import fetch_limit_args
 from worker_runtime.reconnect import Backoff
@@ -216,7 +216,10 @@ class QueueConsumer(LeaseKeeping):
     async def _run(self, job: Job[Any]) -> None:
         started = time.perf_counter()
         for obs in self.observers:
-            obs.job_started(job)
+            try:
+                obs.job_started(job)
+            except Exception:
+                observer_failed(obs, "job_started")
         try:
             model = self.reg.payload_model
             job.data = model.model_validate_json(job.raw) if model else json.loads(job.raw)
@@ -237,8 +240,7 @@ class QueueConsumer(LeaseKeeping):
                 task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
-                for obs in self.observers:
-                    obs.job_cancelled(job)
+                notify(self.observers, "job_cancelled", job)
                 return
             # Cancelled by drain(): the job is handed back, not failed.
             raise
@@ -256,12 +258,21 @@ class QueueConsumer(LeaseKeeping):
                     await self._fail(job, started, result.error or "failed", None, retryable=True)
                     return
                 result = result.data
+            try:
+                encoded = "" if result is None else dumps(result)
+            except (TypeError, ValueError) as exc:
+                message = f"result is not JSON serializable: {exc}"
+                await self._fail(job, started, message, exc, retryable=False)
+                return
             self._finish(job)
             self.processed += 1
             duration = time.perf_counter() - started
+            self._ack(job.id, encoded)  # first: nothing an observer does can keep it unacked
             for obs in self.observers:
-                obs.job_completed(job, duration=duration, result=result)
-            self._ack(job.id, "" if result is None else dumps(result))
+                try:
+                    obs.job_completed(job, duration=duration, result=result)
+                except Exception:
+                    observer_failed(obs, "job_completed")
 
     def _finish(self, job: Job[Any]) -> None:
         if self.running.pop(job.id, None) is not None:
@@ -305,16 +316,17 @@ class QueueConsumer(LeaseKeeping):
         finally:
             self._unacked.discard(job.id)
             self._finish(job)
-        for obs in self.observers:
-            obs.job_failed(
-                job,
-                duration=duration,
-                error=message,
-                error_type=error_type,
-                traceback=tb,
-                outcome=outcome,
-                retry_delay_ms=delay,
-            )
+        notify(
+            self.observers,
+            "job_failed",
+            job,
+            duration=duration,
+            error=message,
+            error_type=error_type,
+            traceback=tb,
+            outcome=outcome,
+            retry_delay_ms=delay,
+        )
 
     async def report_progress(self, job: Job[Any], value: str) -> None:
         # Progress is informative: a Redis hiccup must not fail the job reporting it.
@@ -383,11 +395,9 @@ class QueueConsumer(LeaseKeeping):
 
     def _redis_failed(self, operation: str, exc: BaseException) -> None:
         self.redis_ok = False
-        for obs in self.observers:
-            obs.redis_error(self.name, operation=operation, error=exc)
+        notify(self.observers, "redis_error", self.name, operation=operation, error=exc)
 
     def _redis_succeeded(self) -> None:
         if not self.redis_ok:
             self.redis_ok = True
-            for obs in self.observers:
-                obs.redis_recovered(self.name)
+            notify(self.observers, "redis_recovered", self.name)

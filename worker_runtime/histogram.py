@@ -9,11 +9,13 @@ with prometheus_client, whose buckets and sum are separate values too.
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 
 class HotHistogram(Collector):
@@ -27,6 +29,7 @@ class HotHistogram(Collector):
         self._les = [repr(float(b)) for b in self.bounds] + ["+Inf"]  # as prometheus_client
         self._counts: dict[str, list[int]] = {}
         self._sums: dict[str, float] = {}
+        self._created: dict[str, float] = {}
 
     def observe(self, label_value: str, amount: float) -> None:
         counts = self._counts.get(label_value)
@@ -40,6 +43,7 @@ class HotHistogram(Collector):
         counts = self._counts.get(label_value)
         if counts is None:
             self._sums[label_value] = 0.0
+            self._created[label_value] = time.time()
             counts = self._counts[label_value] = [0] * (len(self.bounds) + 1)
         return counts
 
@@ -54,4 +58,9 @@ class HotHistogram(Collector):
                 total += count
                 cumulative.append((le, float(total)))
             family.add_metric([label_value], cumulative, self._sums[label_value])
+            family.samples.append(
+                Sample(
+                    f"{self.name}_created", {self.label: label_value}, self._created[label_value]
+                )
+            )
         yield family

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.connection import WORKER_RETRY_ERRORS
+from worker_runtime.observers import notify
 
 if TYPE_CHECKING:
     from worker_runtime.config import QueueConfig, WorkerSettings
@@ -82,8 +83,8 @@ class LeaseKeeping:
                 self._redis_failed("reclaim", exc)
             else:
                 if requeued or failed:
-                    for obs in self.observers:
-                        obs.jobs_stalled(self.name, requeued=requeued, failed=failed)
+                    notify(self.observers, "jobs_stalled", self.name, requeued=requeued,
+                           failed=failed)  # fmt: skip
             await asyncio.sleep(RECLAIM_INTERVAL_SECONDS)
 
     async def _release(self, jobs: list[Job[Any]]) -> None:
@@ -97,5 +98,4 @@ class LeaseKeeping:
             attempts=5,
         )
         for job in jobs:
-            for obs in self.observers:
-                obs.job_released(job)
+            notify(self.observers, "job_released", job)

@@ -1,12 +1,19 @@
 """Hooks the worker calls on job lifecycle events: metrics, logs, status store, alerts.
 
-Observers are called synchronously on the hot path: they must be cheap and must not raise
-(a raising observer is logged and ignored, never allowed to fail a job).
+Observers are called synchronously on the hot path: they must be cheap and should not raise
+(a raising observer is logged and ignored, never allowed to fail a job: see `notify`).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
+
+import structlog
+
+log = structlog.get_logger("shoal.worker")
+_failures: Counter[tuple[int, str]] = Counter()
 
 if TYPE_CHECKING:
     from worker_runtime.processor import Job
@@ -48,3 +55,23 @@ class WorkerObserver:
 
     def redis_recovered(self, queue: str) -> None:
         pass
+
+
+def notify(observers: Iterable[WorkerObserver], hook: str, *args: Any, **kwargs: Any) -> None:
+    """Call ``hook`` on every observer; one that raises is logged, the others still run."""
+    for observer in observers:
+        try:
+            getattr(observer, hook)(*args, **kwargs)
+        except Exception:
+            observer_failed(observer, hook)
+
+
+def observer_failed(observer: object, hook: str) -> None:
+    """Log an observer's exception (call from its ``except``): the first one per observer and
+    hook with its traceback, then every 1,000th, so a broken observer cannot flood the logs."""
+    key = (id(observer), hook)
+    _failures[key] += 1
+    count = _failures[key]
+    if count == 1 or count % 1000 == 0:
+        log.exception("observer failed; the job is unaffected", observer=type(observer).__name__,
+                      hook=hook, failures=count)  # fmt: skip

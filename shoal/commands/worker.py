@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import click
 
@@ -33,6 +34,8 @@ def command(
         settings = WorkerSettings()
         if queues:
             settings = settings.model_copy(update={"queues": list(queues)})
+        if "WORKER_GC_FREEZE" not in os.environ:
+            settings = settings.model_copy(update={"gc_freeze": True})  # this process's one worker
         configure_logging(log_format=settings.log_format, level=settings.log_level)
         worker = build_worker(
             load_attribute(app),
@@ -43,6 +46,7 @@ def command(
         )
         # Heartbeats, /livez /readyz /healthz /metrics, job logs, alerts and the status store,
         # each as the settings (environment) enable it.
+        worker.settings = worker.settings.model_copy(update={"gc_freeze": settings.gc_freeze})
         Observability.from_settings(worker.settings).install(worker)
         asyncio.run(worker.run())
     except (AppLoadError, InvalidLogSetting, ValueError, RuntimeError) as exc:

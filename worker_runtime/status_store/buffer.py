@@ -37,7 +37,8 @@ class Batch(NamedTuple):
     completed_count: int
     dead: list[DeadLetter]
 
-    def __len__(self) -> int:
+    @property
+    def records(self) -> int:
         return len(self.entries) + self.completed_count + len(self.dead)
 
 
@@ -104,7 +105,12 @@ class StatusBuffer:
     ) -> None:
         """A job completed: the hot path's one call per job (packed, see `completions`)."""
         if self.completed_count + len(self.entries) >= self.max_records:
-            self.dropped += 1
+            # Full: a job with an entry (running, retried) still gets its final state.
+            if (queue, job_id) in self.entries:
+                self.finished(queue, job_id, "completed", attempts, started_ms, now_ms, owner,
+                              None, result)  # fmt: skip
+            else:
+                self.dropped += 1
             return
         packed = self.completed.get(queue)
         if packed is None:

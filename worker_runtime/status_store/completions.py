@@ -36,13 +36,15 @@ def append(
     summary: str | None,
 ) -> None:
     """Pack one completion onto ``out``."""
-    jid = job_id.encode()
+    # backslashreplace: a lone surrogate (say an os.fsdecode()d file name in a result) must
+    # not make recording a completed job raise.
+    jid = job_id.encode("utf-8", "backslashreplace")
     if owner is None and summary is None:
         out += _pack(len(jid), attempt, started_ms, finished_ms, 0, 0)
         out += jid
         return
-    owned = b"" if owner is None else owner.encode()
-    summed = b"" if summary is None else summary.encode()
+    owned = b"" if owner is None else owner.encode("utf-8", "backslashreplace")
+    summed = b"" if summary is None else summary.encode("utf-8", "backslashreplace")
     out += _pack(
         len(jid),
         attempt,

@@ -35,6 +35,10 @@ log = structlog.get_logger("shoal.status_store")
 
 #: A flush starts early once this many jobs are buffered.
 EARLY_FLUSH_RECORDS = 5000
+#: How long `start` waits for the migration before leaving it to the flush loop.
+START_MIGRATE_SECONDS = 5.0
+#: A write this slow means the writer is starved of CPU (a busy pod): write at normal priority.
+SLOW_WRITE_SECONDS = 1.0
 #: How long `stop` keeps retrying the last writes before giving up (and saying so).
 FINAL_FLUSH_SECONDS = 10.0
 RESULT_SUMMARY_CHARS = 200
@@ -70,6 +74,18 @@ def owner_of(data: Any, field: str) -> str | None:
     return None if value is None else str(value)
 
 
+def falling_behind(behind: bool, *, records: int, bound: int, last_write_seconds: float) -> bool:
+    """Whether the next write should run at normal priority (the SQLite writer otherwise
+    uses idle CPU only). Behind: the previous write was slow (or failed), or a quarter of the
+    buffer's bound is waiting. Caught up: a fast write and under a tenth of the bound waiting
+    (the gap keeps the writer from being restarted at every flush)."""
+    if last_write_seconds >= SLOW_WRITE_SECONDS or records >= max(bound // 4, 1):
+        return True
+    if behind:
+        return not (last_write_seconds < SLOW_WRITE_SECONDS / 4 and records < max(bound // 10, 1))
+    return False
+
+
 class StatusRecorder(WorkerObserver):
     """Observer + worker extension feeding a `StatusStore`."""
 
@@ -94,6 +110,7 @@ class StatusRecorder(WorkerObserver):
         self.written = 0
         self.write_errors = 0
         self.behind = False
+        self._last_write_seconds = 0.0
         self._dead_letter_queues: set[str] = set()
         self._worker: Worker | None = None
         self._marked: set[str] = set()  # running jobs already recorded as processing
@@ -200,7 +217,10 @@ class StatusRecorder(WorkerObserver):
             name for name, reg in worker.registrations.items() if reg.config.dead_letter
         }
         try:
-            await self.store.migrate()
+            # Bounded: the consumers start after this, and a database that hangs must not
+            # hold jobs back (SQLite, the usual case, is ready in a fraction of a second).
+            async with asyncio.timeout(START_MIGRATE_SECONDS):
+                await self.store.migrate()
             self.migrated = True
         except Exception as exc:  # the database may be down at start: retried by the loop
             reraise_if_cancelling()
@@ -254,12 +274,13 @@ class StatusRecorder(WorkerObserver):
             self.migrated = True
         self.mark_running()
         batch = self.buffer.take()
-        if not len(batch):
+        if not batch.records:
             return True
-        # Behind: a quarter of the buffer's bound waiting; caught up: under a tenth (twice an
-        # early flush by default; the gap keeps the SQLite writer from restarting often).
-        bound = self.buffer.max_records
-        self.behind = len(batch) >= (bound // 10 if self.behind else bound // 4)
+        self.behind = falling_behind(
+            self.behind, records=batch.records, bound=self.buffer.max_records,
+            last_write_seconds=self._last_write_seconds,
+        )  # fmt: skip
+        began = time.monotonic()
         try:
             await self.store.write(batch, worker_id=self.worker_id, behind=self.behind)
         except asyncio.CancelledError:
@@ -270,9 +291,12 @@ class StatusRecorder(WorkerObserver):
         except Exception as exc:  # any database error: keep the batch, retry later
             self.buffer.restore(batch)
             reraise_if_cancelling()
+            # A timed-out write may be a starved writer: the retry runs at normal priority.
+            self._last_write_seconds = max(time.monotonic() - began, SLOW_WRITE_SECONDS)
             self._failed("write", exc)
             return False
-        self.written += len(batch)
+        self._last_write_seconds = time.monotonic() - began
+        self.written += batch.records
         if not self.ok:
             log.info("status store recovered", buffered=len(self.buffer))
         self.ok = True

@@ -6,9 +6,9 @@ the two threads then fight over it), half again what a no-op job costs. A child 
 its own interpreter: the worker only pickles the batch (≈0.4 µs a row) and writes it to a pipe.
 
 The child is `sqlite_writer_child` run as a script (not `multiprocessing`, whose ``spawn``
-re-imports the parent's ``__main__``); its docstring has the protocol. It is started with the
-store (`start`), not on the first write: starting an interpreter costs tens of milliseconds of
-CPU, which a burst of jobs should not have to share.
+re-imports the parent's ``__main__``); its docstring has the protocol and the priorities. It is
+started with the store (`start`), not on the first write: starting an interpreter costs tens of
+milliseconds of CPU, which a burst of jobs should not have to share.
 """
 
 from __future__ import annotations
@@ -93,9 +93,10 @@ class SqliteWriterProcess:
         async with self._lock:  # one batch in flight: answers match requests
             priority = "normal" if behind else "idle"
             if priority != self.priority:
-                # A process cannot leave SCHED_IDLE unprivileged: a new child, between batches.
+                # An unprivileged process cannot raise its priority again: a new child. Between
+                # batches nothing is in flight, so the old one is simply killed.
+                await self._kill()
                 self.priority = priority
-                await self._stop_child()
             process = await self._started()
             assert process.stdin is not None
             try:
@@ -114,21 +115,18 @@ class SqliteWriterProcess:
             raise SqliteWriteError(answer.decode(errors="replace"))
 
     async def close(self) -> None:
+        """Let the child close the database and exit (an empty frame), killing it if not."""
         async with self._lock:
-            await self._stop_child()
-
-    async def _stop_child(self) -> None:
-        """Let the child finish and exit (an empty frame), killing it if it does not."""
-        process = self._process
-        if process is not None and process.returncode is None and process.stdin is not None:
-            with contextlib.suppress(ConnectionError):
-                process.stdin.write(LENGTH.pack(0))
-                await process.stdin.drain()
-                process.stdin.close()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CLOSE_SECONDS):
-                    await process.wait()
-        await self._kill()
+            process = self._process
+            if process is not None and process.returncode is None and process.stdin is not None:
+                with contextlib.suppress(ConnectionError):
+                    process.stdin.write(LENGTH.pack(0))
+                    await process.stdin.drain()
+                    process.stdin.close()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CLOSE_SECONDS):
+                        await process.wait()
+            await self._kill()
 
     async def _kill(self) -> None:
         process, self._process = self._process, None

@@ -3,12 +3,11 @@
 Standard library only, and no asyncio: the child starts in ≈15 ms of CPU. It runs with
 ``python -I`` and imports nothing of the worker's packages but `completions` (by path).
 
-Usage: ``sqlite_writer_child.py DATABASE idle|normal``. ``idle``: Linux's SCHED_IDLE, so the
-writes run on CPU time nothing else wants (the parent switches to ``normal``, nice 5, when
-they fall behind). Protocol on stdin/stdout, length-prefixed frames. Once the database is open
-the child answers ``b"ok"`` (or the error that stopped it). Then, per request, a pickled
-``(sql, entries, completed, worker_id, dead_sql, dead_rows)`` batch gets ``b"ok"`` or an error
-message; an empty frame ends the child.
+Usage: ``sqlite_writer_child.py DATABASE idle|normal`` (see `lower_priority`; the parent
+restarts the child as ``normal`` while the writes fall behind). Protocol on stdin/stdout,
+length-prefixed frames. Once the database is open the child answers ``b"ok"`` (or the error
+that stopped it). Then, per request, a pickled ``(sql, entries, completed, worker_id,
+dead_sql, dead_rows)`` batch gets ``b"ok"`` or an error message; an empty frame ends it.
 """
 
 from __future__ import annotations
@@ -65,16 +64,17 @@ def serve(path: str, requests: BinaryIO, answers: BinaryIO) -> None:
     _answer(answers, OK)
     while message := read_frame(requests):
         sql, entries, completed, worker_id, dead_sql, dead_rows = pickle.loads(message)
+        # Rows built before taking the write lock, so it is held for SQLite's work only.
         rows = [
             (queue, job_id, e[0], e[1], e[2], worker_id, e[3], e[4], e[5], e[6], e[7], e[8])
             for (queue, job_id), e in entries.items()
         ]
+        for queue, packed in completed.items():
+            rows.extend(completions.rows(queue, packed, worker_id))
         try:
             db.execute("BEGIN IMMEDIATE")
             if rows:
                 db.executemany(sql, rows)
-            for queue, packed in completed.items():
-                db.executemany(sql, completions.rows(queue, packed, worker_id))
             if dead_rows:
                 db.executemany(dead_sql, dead_rows)
             db.execute("COMMIT")
@@ -88,16 +88,13 @@ def serve(path: str, requests: BinaryIO, answers: BinaryIO) -> None:
 
 
 def lower_priority(mode: str) -> None:
-    """``idle``: run only on otherwise idle CPU; ``normal``: nice 5, about a quarter of a
-    contended core, several times what SQLite needs at full speed."""
-    if mode == "idle":
-        try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-            return
-        except (AttributeError, OSError):  # not Linux: the lowest nice value instead
-            os.nice(19)
-            return
-    os.nice(5)
+    """``idle``: nice 19, CPU time that Redis and the worker do not want; ``normal``: nice 5,
+    about a quarter of a contended core, several times what SQLite needs at full speed.
+
+    Not SCHED_IDLE: a writer starved inside its transaction would hold SQLite's write lock
+    for seconds, and other writers of the file would time out (priority inversion); at nice
+    19 it still gets a small share, and a slow write switches the parent to ``normal``."""
+    os.nice(19 if mode == "idle" else 5)
 
 
 if __name__ == "__main__":

@@ -186,6 +186,7 @@ class StatusStore:
         # SQLite files are written by a child process (see sqlite_writer); in-memory
         # databases cannot be shared with one, so they go through the engine.
         database = make_url(self.url).database
+        self._schema_ready = False  # migrated once: a retry after a writer failure skips it
         self._writer: SqliteWriterProcess | None = None
         if self.dialect == "sqlite" and database not in (None, "", ":memory:"):
             self._writer = SqliteWriterProcess(str(database))
@@ -194,13 +195,15 @@ class StatusStore:
         """Bring the schema to the newest revision (Alembic, run in-process) and get ready to
         write."""
         async with asyncio.timeout(self.timeout * 3):
-            lock = await asyncio.to_thread(_sqlite_migration_lock, self.url)
-            try:
-                async with self.engine.begin() as conn:
-                    await conn.run_sync(_upgrade)
-            finally:
-                if lock is not None:
-                    os.close(lock)  # closing releases the flock
+            if not self._schema_ready:
+                lock = await asyncio.to_thread(_sqlite_migration_lock, self.url)
+                try:
+                    async with self.engine.begin() as conn:
+                        await conn.run_sync(_upgrade)
+                finally:
+                    if lock is not None:
+                        os.close(lock)  # closing releases the flock
+                self._schema_ready = True
             if self._writer is not None:
                 await self._writer.start()  # ready before the first job, not during a burst
 

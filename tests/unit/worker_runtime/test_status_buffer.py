@@ -35,7 +35,7 @@ def test_a_completed_job_is_packed_and_unpacks_to_its_status_row() -> None:
     assert buf.entries == {}
     assert len(buf) == 3
     batch = buf.take()
-    assert len(batch) == 3
+    assert batch.records == 3
     assert len(buf) == 0
     rows = [
         row for q, packed in batch.completed.items() for row in completions.rows(q, packed, "w")
@@ -107,3 +107,25 @@ def test_restore_after_failed_write_keeps_newer_changes() -> None:
     assert buf.dead == [("q", "j0", "{}", "boom", "E", "tb", 3, None, 900)]
     assert [r[1] for r in completions.rows("q", buf.completed["q"], None)] == ["older", "newer"]
     assert len(buf) == 4
+
+
+def test_a_full_buffer_still_records_the_completion_of_a_buffered_job() -> None:
+    buf = StatusBuffer(max_records=2)
+    buf.started("q", "running", 0, 1000)
+    buf.finished("q", "retried", "pending", 1, 1000, 1005, None, "boom", None)
+    buf.completed_job("q", "running", 1, 1000, 1100, None, None)
+    buf.completed_job("q", "retried", 2, 1200, 1300, None, None)
+    buf.completed_job("q", "new", 1, 1000, 1100, None, None)  # full: a new job is dropped
+    assert buf.dropped == 1
+    assert buf.entries[("q", "running")][STATUS] == "completed"
+    assert buf.entries[("q", "retried")][STATUS] == "completed"
+    assert buf.entries[("q", "retried")][ERROR] == "boom"
+
+
+def test_a_lone_surrogate_is_escaped_not_raised() -> None:
+    buf = StatusBuffer()
+    buf.completed_job("q", "j1", 1, 1000, 1010, "user-\ud800", "file \udcff.txt")
+    ((_q, packed),) = buf.take().completed.items()
+    (row,) = completions.rows("q", packed, None)
+    assert row[4] == "user-\\ud800"
+    assert row[7] == "file \\udcff.txt"
