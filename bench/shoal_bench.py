@@ -94,6 +94,7 @@ def install_observability(worker: Worker) -> None:
 class DrainState:
     target: int
     first_ns: int = 0
+    first_cpu: float = 0.0
     handled: int = 0
 
 
@@ -126,6 +127,7 @@ async def drain_worker(args: argparse.Namespace) -> None:
     async def noop(job: Job[Any]) -> None:
         if not state.first_ns:
             state.first_ns = time.monotonic_ns()
+            state.first_cpu = time.process_time()
         state.handled += 1
         if state.handled >= state.target:
             handled_all.set()
@@ -140,7 +142,8 @@ async def drain_worker(args: argparse.Namespace) -> None:
                 break
             await asyncio.sleep(0.0005)
         last_ns = time.monotonic_ns()
-    emit("result", jobs=args.jobs, seconds=(last_ns - state.first_ns) / 1e9)
+    cpu_us = (time.process_time() - state.first_cpu) / args.jobs * 1e6
+    emit("result", jobs=args.jobs, seconds=(last_ns - state.first_ns) / 1e9, cpu_us_per_job=cpu_us)
     await until_terminated()
     await worker.stop()
 

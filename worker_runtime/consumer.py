@@ -27,7 +27,7 @@ from worker_runtime.errors import NonRetryableError
 from worker_runtime.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_SECONDS
 from worker_runtime.idle_wait import IdleWait
 from worker_runtime.leases import LeaseKeeping
-from worker_runtime.observers import WorkerObserver, notify, observer_failed
+from worker_runtime.observers import Completion, WorkerObserver, notify, observer_failed
 from worker_runtime.processor import Job, JobResult, Registration
 from worker_runtime.rate_limit import fetch_limit_args
 from worker_runtime.reconnect import Backoff
@@ -79,6 +79,8 @@ class QueueConsumer(LeaseKeeping):
         self._idle = IdleWait(blocking_redis, self.keys.marker)
         self._cancelling: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._completions: list[Completion] = []
+        self._loop = asyncio.get_running_loop()
         k = self.keys
         self._events = self.config.events_max_len
         # Only what the plain path needs: fetch.lua and complete.lua derive the other keys
@@ -268,11 +270,18 @@ class QueueConsumer(LeaseKeeping):
             self.processed += 1
             duration = time.perf_counter() - started
             self._ack(job.id, encoded)  # first: nothing an observer does can keep it unacked
-            for obs in self.observers:
-                try:
-                    obs.job_completed(job, duration=duration, result=result)
-                except Exception:
-                    observer_failed(obs, "job_completed")
+            # Observers get the jobs completed in this pass of the event loop as one batch.
+            self._completions.append((job, duration, result))
+            if len(self._completions) == 1:
+                self._loop.call_soon(self._notify_completed)
+
+    def _notify_completed(self) -> None:
+        batch, self._completions = self._completions, []
+        for obs in self.observers:
+            try:
+                obs.jobs_completed(self.name, batch)
+            except Exception:
+                observer_failed(obs, "jobs_completed")
 
     def _finish(self, job: Job[Any]) -> None:
         if self.running.pop(job.id, None) is not None:

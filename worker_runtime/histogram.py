@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client.core import HistogramMetricFamily
 from prometheus_client.registry import Collector
@@ -37,6 +37,16 @@ class HotHistogram(Collector):
             counts = self.add_label(label_value)
         counts[bisect_left(self.bounds, amount)] += 1
         self._sums[label_value] += amount
+
+    def observe_many(self, label_value: str, amounts: Iterable[float]) -> None:
+        counts = self._counts.get(label_value)
+        if counts is None:
+            counts = self.add_label(label_value)
+        bounds, total = self.bounds, 0.0
+        for amount in amounts:
+            counts[bisect_left(bounds, amount)] += 1
+            total += amount
+        self._sums[label_value] += total
 
     def add_label(self, label_value: str) -> list[int]:
         """Start a series at zero (so it is scraped before its first observation)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
@@ -23,7 +23,7 @@ from worker_runtime.connection import CONNECTION_ERRORS
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.health import heartbeat_of, readiness_problems
 from worker_runtime.histogram import HotHistogram
-from worker_runtime.observers import WorkerObserver
+from worker_runtime.observers import Completion, WorkerObserver
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -104,6 +104,9 @@ class WorkerMetrics(WorkerObserver):
 
     def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
         self.duration.observe(job.queue, duration)
+
+    def jobs_completed(self, queue: str, completions: Sequence[Completion]) -> None:
+        self.duration.observe_many(queue, [duration for _, duration, _ in completions])
 
     def job_failed(
         self,

@@ -14,6 +14,7 @@ and finish time win; owner, error, result and start time keep the last value tha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from worker_runtime.status_store import completions
@@ -133,6 +134,19 @@ class StatusBuffer:
         finished = None if status == "pending" else now_ms
         change = (status, attempts, owner, error, result, now_ms, None, finished, now_ms)
         self._put((queue, job_id), change)
+
+    def completed_jobs(
+        self, queue: str, records: Sequence[completions.Record], now_ms: int
+    ) -> None:
+        """Jobs of ``queue`` that completed by ``now_ms`` (the hot path's call per batch)."""
+        if self.completed_count + len(self.entries) + len(records) > self.max_records:
+            for job_id, attempts, started_ms, owner, result in records:
+                self.completed_job(queue, job_id, attempts, started_ms, now_ms, owner, result)
+            return
+        packed = self.completed.get(queue)
+        if packed is None:
+            packed = self.completed[queue] = bytearray()
+        self.completed_count += completions.extend(packed, records, now_ms)
 
     def dead_letter(self, record: DeadLetter) -> None:
         if len(self.dead) >= self.max_records:

@@ -17,13 +17,17 @@ summary as UTF-8.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 _HEADER = struct.Struct("<IiqqII")
 _pack = _HEADER.pack
 _unpack_from = _HEADER.unpack_from
 HEADER_SIZE = _HEADER.size
+
+
+#: One completion to pack: (job id, attempt, started ms, owner or None, summary or None).
+Record = tuple[str, int, int, "str | None", "str | None"]
 
 
 def append(
@@ -36,26 +40,35 @@ def append(
     summary: str | None,
 ) -> None:
     """Pack one completion onto ``out``."""
-    # backslashreplace: a lone surrogate (say an os.fsdecode()d file name in a result) must
-    # not make recording a completed job raise.
-    jid = job_id.encode("utf-8", "backslashreplace")
-    if owner is None and summary is None:
-        out += _pack(len(jid), attempt, started_ms, finished_ms, 0, 0)
-        out += jid
-        return
-    owned = b"" if owner is None else owner.encode("utf-8", "backslashreplace")
-    summed = b"" if summary is None else summary.encode("utf-8", "backslashreplace")
-    out += _pack(
-        len(jid),
-        attempt,
-        started_ms,
-        finished_ms,
-        0 if owner is None else len(owned) + 1,
-        0 if summary is None else len(summed) + 1,
-    )
-    out += jid
-    out += owned
-    out += summed
+    extend(out, ((job_id, attempt, started_ms, owner, summary),), finished_ms)
+
+
+def extend(out: bytearray, records: Iterable[Record], finished_ms: int) -> int:
+    """Pack completions that finished at ``finished_ms`` onto ``out``; how many."""
+    count = 0
+    for job_id, attempt, started_ms, owner, summary in records:
+        # backslashreplace: a lone surrogate (say an os.fsdecode()d file name in a result)
+        # must not make recording a completed job raise.
+        jid = job_id.encode("utf-8", "backslashreplace")
+        if owner is None and summary is None:
+            out += _pack(len(jid), attempt, started_ms, finished_ms, 0, 0)
+            out += jid
+        else:
+            owned = b"" if owner is None else owner.encode("utf-8", "backslashreplace")
+            summed = b"" if summary is None else summary.encode("utf-8", "backslashreplace")
+            out += _pack(
+                len(jid),
+                attempt,
+                started_ms,
+                finished_ms,
+                0 if owner is None else len(owned) + 1,
+                0 if summary is None else len(summed) + 1,
+            )
+            out += jid
+            out += owned
+            out += summed
+        count += 1
+    return count
 
 
 def rows(queue: str, packed: bytes | bytearray, worker_id: str | None) -> Iterator[tuple[Any, ...]]:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.health import ComponentHealth
-from worker_runtime.observers import WorkerObserver
+from worker_runtime.observers import Completion, WorkerObserver
 from worker_runtime.reconnect import Backoff
 from worker_runtime.status_store.buffer import StatusBuffer
 from worker_runtime.status_store.store import StatusStore
@@ -131,6 +131,22 @@ class StatusRecorder(WorkerObserver):
             None if result is None else summarize(result),
         )
         if buffer.completed_count >= EARLY_FLUSH_RECORDS:
+            self._wake.set()
+
+    def jobs_completed(self, queue: str, completions: Sequence[Completion]) -> None:
+        field = self.owner_field
+        records = [
+            (
+                job.id,
+                job.attempt,
+                int(job.started_at * 1000),
+                owner_of(job.data, field) if field else None,
+                None if result is None else summarize(result),
+            )
+            for job, _, result in completions
+        ]
+        self.buffer.completed_jobs(queue, records, int(time.time() * 1000))
+        if self.buffer.completed_count >= EARLY_FLUSH_RECORDS:
             self._wake.set()
 
     def job_failed(

@@ -99,4 +99,6 @@ def lower_priority(mode: str) -> None:
 
 if __name__ == "__main__":
     lower_priority(sys.argv[2] if len(sys.argv) > 2 else "normal")
-    serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
+    # The parent gone (killed, or it gave up on this child): nothing to answer, exit quietly.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        serve(sys.argv[1], sys.stdin.buffer, sys.stdout.buffer)
