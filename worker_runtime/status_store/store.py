@@ -30,6 +30,7 @@ from worker_runtime.status_store.sqlite_writer import SqliteWriterProcess
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: Rows per statement: keeps each round trip and each transaction short.
 WRITE_CHUNK = 2000
+SQLITE_PAGE_SIZE = 16384
 #: Serialises concurrent migrations of several pods on PostgreSQL (any constant works).
 MIGRATION_LOCK_ID = 0x5E0A1
 
@@ -153,6 +154,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (the CLI, tests) read while the worker writes; NORMAL is durable
     # against process crashes, which is what a status log needs.
     cursor = dbapi_connection.cursor()
+    # Job ids are random, so every row lands at a random place of the primary key's B-tree:
+    # 16 KiB pages (instead of 4) make it shallower; measured with 200k rows, the writer's CPU
+    # per row fell from 6.3 to 3.8 µs (with its 16 MiB cache). Only takes effect on a new
+    # file (set before WAL mode): existing databases keep their page size.
+    cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=5000")
