@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import random
 import time
@@ -81,6 +82,7 @@ class QueueConsumer(LeaseKeeping):
         self._tasks: list[asyncio.Task[None]] = []
         self._completions: list[Completion] = []
         self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()  # the worker's, not a job's
         k = self.keys
         self._events = self.config.events_max_len
         # Only what the plain path needs: fetch.lua and complete.lua derive the other keys
@@ -270,10 +272,16 @@ class QueueConsumer(LeaseKeeping):
             self.processed += 1
             duration = time.perf_counter() - started
             self._ack(job.id, encoded)  # first: nothing an observer does can keep it unacked
-            # Observers get the jobs completed in this pass of the event loop as one batch.
+            for obs in self.observers:
+                try:
+                    obs.job_completed(job, duration=duration, result=result)
+                except Exception:
+                    observer_failed(obs, "job_completed")
+            # And the jobs completed in this pass of the event loop as one batch, in a context
+            # of no job (call_soon would lend it the first job's).
             self._completions.append((job, duration, result))
             if len(self._completions) == 1:
-                self._loop.call_soon(self._notify_completed)
+                self._loop.call_soon(self._notify_completed, context=self._context)
 
     def _notify_completed(self) -> None:
         batch, self._completions = self._completions, []

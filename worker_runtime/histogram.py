@@ -3,8 +3,9 @@
 prometheus_client's ``Histogram.observe`` takes a lock for the sum and another for the bucket
 (≈0.5 µs an observation, a twentieth of a no-op job). Here an observation is a bisect and two
 additions on the event loop's thread; the scrape (another thread) copies the counts. Under the
-GIL each addition is atomic; a scrape may see a sum one observation ahead of its counts, as
-with prometheus_client, whose buckets and sum are separate values too.
+GIL each addition is atomic; a scrape may see the counts and the sum one observation apart,
+as with prometheus_client, whose buckets and sum are separate values too (`observe_many`
+updates both per observation, so a batch never puts them further apart).
 """
 
 from __future__ import annotations
@@ -42,11 +43,10 @@ class HotHistogram(Collector):
         counts = self._counts.get(label_value)
         if counts is None:
             counts = self.add_label(label_value)
-        bounds, total = self.bounds, 0.0
+        bounds, sums = self.bounds, self._sums
         for amount in amounts:
             counts[bisect_left(bounds, amount)] += 1
-            total += amount
-        self._sums[label_value] += total
+            sums[label_value] += amount
 
     def add_label(self, label_value: str) -> list[int]:
         """Start a series at zero (so it is scraped before its first observation)."""

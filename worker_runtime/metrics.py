@@ -102,9 +102,6 @@ class WorkerMetrics(WorkerObserver):
 
     # --- hot path --------------------------------------------------------------------------
 
-    def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
-        self.duration.observe(job.queue, duration)
-
     def jobs_completed(self, queue: str, completions: Sequence[Completion]) -> None:
         self.duration.observe_many(queue, [duration for _, duration, _ in completions])
 

@@ -120,8 +120,8 @@ class ObserverGroup(WorkerObserver):
 
     Most of ours implement two or three hooks. Each hook here is an instance attribute: the
     one implementation itself when there is one (no extra call at all), a loop when several,
-    the base no-op when none. The per-job hook the worker calls is `jobs_completed` (a batch
-    per event loop pass), so the loop's cost is paid per batch.
+    the base no-op when none. Ours take completions per batch (`jobs_completed`), so a worker
+    without per-job log lines pays one no-op call per job for `job_completed`.
     """
 
     def __init__(self, observers: Sequence[WorkerObserver]) -> None:
@@ -135,12 +135,7 @@ class ObserverGroup(WorkerObserver):
 
 
 def _implements(observer: WorkerObserver, hook: str) -> bool:
-    def overrides(name: str) -> bool:
-        return getattr(type(observer), name) is not getattr(WorkerObserver, name)
-
-    if hook == "jobs_completed":  # the default batch hook calls job_completed per job
-        return overrides("jobs_completed") or overrides("job_completed")
-    return overrides(hook)
+    return getattr(type(observer), hook) is not getattr(WorkerObserver, hook)
 
 
 def _fan_out(hook: str, handlers: tuple[Callable[..., None], ...]) -> Callable[..., None]:

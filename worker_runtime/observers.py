@@ -26,17 +26,14 @@ class WorkerObserver:
         pass
 
     def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
-        pass
+        """Called in the job's own task (its context variables, e.g. log fields the processor
+        bound, are visible) right after it completed."""
 
     def jobs_completed(self, queue: str, completions: Sequence[Completion]) -> None:
-        """Jobs of ``queue`` that completed, in order: what the worker calls, once per event
-        loop pass rather than per job. The default calls `job_completed` for each; override
-        it when a batch can be handled with less work per job."""
-        for job, duration, result in completions:
-            try:
-                self.job_completed(job, duration=duration, result=result)
-            except Exception:
-                observer_failed(self, "job_completed")
+        """The jobs of ``queue`` that completed in one pass of the event loop, in order, as
+        ``(job, seconds, result)``: for work that is cheaper per batch (metrics, the status
+        store). Called outside the jobs' tasks. An observer implements this, `job_completed`,
+        or both (then it gets both calls)."""
 
     def job_failed(
         self,

@@ -20,9 +20,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.health import ComponentHealth
-from worker_runtime.observers import Completion, WorkerObserver
+from worker_runtime.observers import Completion, WorkerObserver, observer_failed
 from worker_runtime.reconnect import Backoff
 from worker_runtime.status_store.buffer import StatusBuffer
+from worker_runtime.status_store.completions import Record
 from worker_runtime.status_store.store import StatusStore
 
 if TYPE_CHECKING:
@@ -119,32 +120,18 @@ class StatusRecorder(WorkerObserver):
 
     # --- hot path (no I/O, no await) -------------------------------------------------------
 
-    def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
-        buffer = self.buffer
-        buffer.completed_job(
-            job.queue,
-            job.id,
-            job.attempt,
-            int(job.started_at * 1000),
-            int(time.time() * 1000),
-            owner_of(job.data, self.owner_field) if self.owner_field else None,
-            None if result is None else summarize(result),
-        )
-        if buffer.completed_count >= EARLY_FLUSH_RECORDS:
-            self._wake.set()
-
     def jobs_completed(self, queue: str, completions: Sequence[Completion]) -> None:
         field = self.owner_field
-        records = [
-            (
-                job.id,
-                job.attempt,
-                int(job.started_at * 1000),
-                owner_of(job.data, field) if field else None,
-                None if result is None else summarize(result),
-            )
-            for job, _, result in completions
-        ]
+        records: list[Record] = []
+        for job, _, result in completions:
+            started_ms = int(job.started_at * 1000)
+            try:
+                owner = owner_of(job.data, field) if field else None
+                summary = None if result is None else summarize(result)
+            except Exception:  # say a __str__ that raises: record the job without them
+                observer_failed(self, "jobs_completed")
+                owner = summary = None
+            records.append((job.id, job.attempt, started_ms, owner, summary))
         self.buffer.completed_jobs(queue, records, int(time.time() * 1000))
         if self.buffer.completed_count >= EARLY_FLUSH_RECORDS:
             self._wake.set()

@@ -51,8 +51,8 @@ def _open(path: str) -> sqlite3.Connection:
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     db.execute("PRAGMA busy_timeout=5000")
-    # 16 MiB of page cache (SQLite's default is 2): random job ids touch pages all over the
-    # primary key, and a cache miss costs a read syscall (see store.SQLITE_PAGE_SIZE).
+    # 16 MiB of page cache (SQLite's default is 2): callers' own (random) job ids touch pages
+    # all over the primary key, and a cache miss costs a read syscall (store.SQLITE_PAGE_SIZE).
     db.execute("PRAGMA cache_size=-16384")
     return db
 

@@ -3,6 +3,8 @@ stored fails its job with the reason; a worker whose extension cannot start take
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 from tests.harness.async_waiting import eventually
 from tests.integration.worker_runtime.conftest import fast_settings, running
 from worker_runtime import Job, Queue, Worker
-from worker_runtime.observers import WorkerObserver
+from worker_runtime.observers import Completion, WorkerObserver
 
 pytestmark = pytest.mark.integration
 
@@ -114,3 +116,37 @@ async def test_an_extension_that_cannot_start_fails_the_worker_before_any_job(
         assert log == ["start a", "start b", "stop b", "stop a"]
         assert (await q.counts())["waiting"] == 1
     assert ran == []
+
+
+request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+
+
+class ContextSeen(WorkerObserver):
+    def __init__(self) -> None:
+        self.per_job: dict[str, str | None] = {}
+        self.in_batches: list[str | None] = []
+
+    def job_completed(self, job: Job[Any], *, duration: float, result: Any) -> None:
+        self.per_job[job.id] = request_id.get()
+
+    def jobs_completed(self, queue: str, completions: Sequence[Completion]) -> None:
+        self.in_batches.extend(request_id.get() for _ in completions)
+
+
+async def test_completion_hooks_see_their_own_jobs_context(redis_url: str) -> None:
+    seen = ContextSeen()
+    worker = Worker(settings=fast_settings(redis_url), observers=[seen])
+
+    @worker.processor("contexts", concurrency=8)
+    async def handle(job: Job[Any]) -> None:
+        request_id.set(f"req-{job.data['n']}")  # what a processor binding log fields does
+
+    async with running(worker), Queue("contexts", redis_url=redis_url) as q:
+        jobs = await q.enqueue_many([{"n": i} for i in range(20)])
+
+        async def all_seen() -> bool:
+            return len(seen.per_job) == 20 and len(seen.in_batches) == 20
+
+        await eventually(all_seen, description="20 completions, per job and in batches")
+    assert seen.per_job == {j.id: f"req-{i}" for i, j in enumerate(jobs)}
+    assert seen.in_batches == [None] * 20  # batches run in no job's context, not the first's

@@ -21,6 +21,10 @@ def test_exposition_matches_prometheus_client() -> None:
         queue = "a" if i % 3 else "b"
         reference.labels(queue).observe(value)
         hot.observe(queue, value)
+    reference.labels("batch")
+    for value in SAMPLES:
+        reference.labels("batch").observe(value)
+    hot.observe_many("batch", SAMPLES)
     reference.labels("idle")
     hot.add_label("idle")  # scraped at zero before its first job
     assert _comparable(generate_latest(ours)) == _comparable(generate_latest(theirs))

@@ -129,3 +129,17 @@ def test_a_lone_surrogate_is_escaped_not_raised() -> None:
     (row,) = completions.rows("q", packed, None)
     assert row[4] == "user-\\ud800"
     assert row[7] == "file \\udcff.txt"
+
+
+def test_a_batch_near_the_bound_falls_back_to_one_by_one() -> None:
+    buf = StatusBuffer(max_records=3)
+    buf.started("q", "running", 0, 1000)
+    records = [("running", 1, 1000, None, None), ("x", 1, 1000, None, None),
+               ("y", 1, 1000, None, None), ("z", 1, 1000, None, None)]  # fmt: skip
+    buf.completed_jobs("q", records, 1100)  # 1 entry + 4 would pass the bound of 3
+    packed = [row[1] for row in completions.rows("q", buf.completed["q"], None)]
+    assert packed == ["running", "x"]  # written after the entries: "running" ends completed
+    assert buf.dropped == 2  # y and z: new jobs past the bound
+    buf.take()
+    buf.completed_jobs("q", records[1:], 1200)  # room again: packed as one batch
+    assert buf.completed_count == 3
