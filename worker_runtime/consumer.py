@@ -219,6 +219,8 @@ class QueueConsumer(LeaseKeeping):
 
     async def _run(self, job: Job[Any]) -> None:
         started = time.perf_counter()
+        # The per-job hooks are called inline, not through `notify` (a getattr and argument
+        # packing per call): same isolation, less cost on the hot path.
         for obs in self.observers:
             try:
                 obs.job_started(job)

@@ -33,11 +33,7 @@ class HotHistogram(Collector):
         self._created: dict[str, float] = {}
 
     def observe(self, label_value: str, amount: float) -> None:
-        counts = self._counts.get(label_value)
-        if counts is None:
-            counts = self.add_label(label_value)
-        counts[bisect_left(self.bounds, amount)] += 1
-        self._sums[label_value] += amount
+        self.observe_many(label_value, (amount,))
 
     def observe_many(self, label_value: str, amounts: Iterable[float]) -> None:
         counts = self._counts.get(label_value)

@@ -34,8 +34,6 @@ def command(
         settings = WorkerSettings()
         if queues:
             settings = settings.model_copy(update={"queues": list(queues)})
-        if "WORKER_GC_FREEZE" not in os.environ:
-            settings = settings.model_copy(update={"gc_freeze": True})  # this process's one worker
         configure_logging(log_format=settings.log_format, level=settings.log_level)
         worker = build_worker(
             load_attribute(app),
@@ -46,7 +44,8 @@ def command(
         )
         # Heartbeats, /livez /readyz /healthz /metrics, job logs, alerts and the status store,
         # each as the settings (environment) enable it.
-        worker.settings = worker.settings.model_copy(update={"gc_freeze": settings.gc_freeze})
+        if "WORKER_GC_FREEZE" not in os.environ:  # this process runs one worker for its life
+            worker.settings = worker.settings.model_copy(update={"gc_freeze": True})
         Observability.from_settings(worker.settings).install(worker)
         asyncio.run(worker.run())
     except (AppLoadError, InvalidLogSetting, ValueError, RuntimeError) as exc:

@@ -104,8 +104,8 @@ class StatusBuffer:
         owner: str | None,
         result: str | None,
     ) -> None:
-        """A job completed: the hot path's one call per job (packed, see `completions`)."""
-        if self.completed_count + len(self.entries) >= self.max_records:
+        """A job completed (packed, see `completions`; `completed_jobs` takes a batch)."""
+        if self._full():
             # Full: a job with an entry (running, retried) still gets its final state.
             if (queue, job_id) in self.entries:
                 self.finished(queue, job_id, "completed", attempts, started_ms, now_ms, owner,
@@ -113,11 +113,8 @@ class StatusBuffer:
             else:
                 self.dropped += 1
             return
-        packed = self.completed.get(queue)
-        if packed is None:
-            packed = self.completed[queue] = bytearray()
-        completions.append(packed, job_id, attempts, started_ms, now_ms, owner, result)
-        self.completed_count += 1
+        record = (job_id, attempts, started_ms, owner, result)
+        self.completed_count += completions.extend(self._packed(queue), (record,), now_ms)
 
     def changed(
         self,
@@ -143,10 +140,13 @@ class StatusBuffer:
             for job_id, attempts, started_ms, owner, result in records:
                 self.completed_job(queue, job_id, attempts, started_ms, now_ms, owner, result)
             return
+        self.completed_count += completions.extend(self._packed(queue), records, now_ms)
+
+    def _packed(self, queue: str) -> bytearray:
         packed = self.completed.get(queue)
         if packed is None:
             packed = self.completed[queue] = bytearray()
-        self.completed_count += completions.extend(packed, records, now_ms)
+        return packed
 
     def dead_letter(self, record: DeadLetter) -> None:
         if len(self.dead) >= self.max_records:

@@ -7,7 +7,8 @@ about a fifth of its throughput, far more than the ≈1 µs a job of CPU it acco
 into one growing ``bytearray`` per queue, a completion holds no object once the call returns,
 and the batch goes to the SQLite writer process without pickling a row.
 
-Standard library only: the SQLite writer's child process imports this file by path.
+Standard library only: the SQLite writer's child process imports this file by path (and
+builds its rows with `batch_rows`, as the store does).
 
 Record layout (little-endian): a header ``(id length, attempt, started ms, finished ms,
 owner length + 1 or 0 for none, summary length + 1 or 0 for none)`` then the id, owner and
@@ -28,19 +29,6 @@ HEADER_SIZE = _HEADER.size
 
 #: One completion to pack: (job id, attempt, started ms, owner or None, summary or None).
 Record = tuple[str, int, int, "str | None", "str | None"]
-
-
-def append(
-    out: bytearray,
-    job_id: str,
-    attempt: int,
-    started_ms: int,
-    finished_ms: int,
-    owner: str | None,
-    summary: str | None,
-) -> None:
-    """Pack one completion onto ``out``."""
-    extend(out, ((job_id, attempt, started_ms, owner, summary),), finished_ms)
 
 
 def extend(out: bytearray, records: Iterable[Record], finished_ms: int) -> int:
@@ -93,3 +81,20 @@ def rows(queue: str, packed: bytes | bytearray, worker_id: str | None) -> Iterat
             queue, job_id, "completed", attempt, owner, worker_id, None, summary,
             started, started, finished, finished,
         )  # fmt: skip
+
+
+def batch_rows(
+    entries: dict[tuple[str, str], tuple[Any, ...]],
+    completed: dict[str, bytearray],
+    worker_id: str | None,
+) -> list[tuple[Any, ...]]:
+    """A status batch's upsert rows, for the store and the SQLite writer process alike: the
+    buffer's entries (``(queue, job id) -> entry``, see `buffer`), then the packed completions
+    (after the entries: the upsert's rules make the order of one job's changes safe)."""
+    result = [
+        (queue, job_id, e[0], e[1], e[2], worker_id, e[3], e[4], e[5], e[6], e[7], e[8])
+        for (queue, job_id), e in entries.items()
+    ]
+    for queue, packed in completed.items():
+        result.extend(rows(queue, packed, worker_id))
+    return result

@@ -68,12 +68,7 @@ def serve(path: str, requests: BinaryIO, answers: BinaryIO) -> None:
     while message := read_frame(requests):
         sql, entries, completed, worker_id, dead_sql, dead_rows = pickle.loads(message)
         # Rows built before taking the write lock, so it is held for SQLite's work only.
-        rows = [
-            (queue, job_id, e[0], e[1], e[2], worker_id, e[3], e[4], e[5], e[6], e[7], e[8])
-            for (queue, job_id), e in entries.items()
-        ]
-        for queue, packed in completed.items():
-            rows.extend(completions.rows(queue, packed, worker_id))
+        rows = completions.batch_rows(entries, completed, worker_id)
         try:
             db.execute("BEGIN IMMEDIATE")
             if rows:

@@ -25,6 +25,17 @@ def fast_settings(redis_url: str, **overrides: object) -> WorkerSettings:
     return WorkerSettings.model_validate(base)
 
 
+def max_in_window(times: list[int], window_ms: int) -> int:
+    """The most of ``times`` (ms) inside any window of ``window_ms``: what a rate limit caps."""
+    times = sorted(times)
+    best, lo = 0, 0
+    for hi, t in enumerate(times):
+        while t - times[lo] >= window_ms:
+            lo += 1
+        best = max(best, hi - lo + 1)
+    return best
+
+
 @contextlib.asynccontextmanager
 async def running(worker: Worker, *, grace: float = 5.0) -> AsyncIterator[Worker]:
     await worker.start()

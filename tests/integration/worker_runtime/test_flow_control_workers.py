@@ -25,6 +25,7 @@ import redis as sync_redis
 
 from tests.harness.async_waiting import eventually
 from tests.harness.redis_server import RedisServer
+from tests.integration.worker_runtime.conftest import max_in_window
 from tests.integration.worker_runtime.flow_apps import TENANT_LIMIT
 from worker_runtime import JobSpec, JobState, Queue
 from worker_runtime.cron import cron_job_id
@@ -96,16 +97,6 @@ async def _starts(q: Queue, ids: list[str]) -> dict[str, int]:
     return {job_id: int(v) for job_id, v in zip(ids, values, strict=True) if v}
 
 
-def _max_in_window(times: list[int], window_ms: int) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window_ms:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
-
-
 async def test_global_and_per_tenant_limits_hold_in_the_same_window(queue: Any) -> None:
     limited, tenants = queue("limited"), queue("tenants")
     # Tenant a's backlog is ahead of b's jobs and the untenanted ones in the same list.
@@ -127,14 +118,14 @@ async def test_global_and_per_tenant_limits_hold_in_the_same_window(queue: Any) 
     from_first = [t for t in starts if t < first + 10_000]
     assert len(from_first) <= RATE * 10 * 1.10, f"{len(from_first)} starts in the first 10 s"
     # The limit itself is exact: never more than RATE starts in any 1 s window.
-    assert _max_in_window(starts, 1000) == RATE
+    assert max_in_window(starts, 1000) == RATE
 
     a_starts = await _starts(tenants, [j.id for j in a])
     b_starts = await _starts(tenants, [j.id for j in b])
     free_starts = await _starts(tenants, [j.id for j in free])
     t0 = min(a_starts.values())
     # Per tenant: never more than TENANT_LIMIT in any 1 s window, and that many a second.
-    assert _max_in_window(list(a_starts.values()), 1000) == TENANT_LIMIT
+    assert max_in_window(list(a_starts.values()), 1000) == TENANT_LIMIT
     a_in_10s = [t for t in a_starts.values() if t0 + 1000 <= t < t0 + 11_000]
     assert abs(len(a_in_10s) - TENANT_LIMIT * 10) <= TENANT_LIMIT * 10 * 0.10 + 1
     # Other tenants are not held up by a's backlog: b's first TENANT_LIMIT and every job

@@ -10,22 +10,12 @@ from typing import Any
 import pytest
 
 from tests.harness.async_waiting import eventually
-from tests.integration.worker_runtime.conftest import fast_settings, running
+from tests.integration.worker_runtime.conftest import fast_settings, max_in_window, running
 from worker_runtime import Job, JobSpec, Queue, QueueConfig, Worker
 from worker_runtime.queue_snapshot import snapshot_queues
 from worker_runtime.rate_limit import GroupRateLimit, RateLimit
 
 pytestmark = pytest.mark.integration
-
-
-def _max_in_window(times: list[int], window_ms: int) -> int:
-    times = sorted(times)
-    best, lo = 0, 0
-    for hi, t in enumerate(times):
-        while t - times[lo] >= window_ms:
-            lo += 1
-        best = max(best, hi - lo + 1)
-    return best
 
 
 async def _starts(q: Queue, ids: list[str]) -> list[int]:
@@ -63,8 +53,8 @@ async def test_two_workers_share_the_queue_limit_and_group_limits(redis_url: str
                 await w.stop(grace_seconds=2)
         starts = await _starts(q, [j.id for j in a + rest])
         a_starts = await _starts(q, [j.id for j in a])
-    assert _max_in_window(starts, 500) == 6
-    assert _max_in_window(a_starts, 500) == 2
+    assert max_in_window(starts, 500) == 6
+    assert max_in_window(a_starts, 500) == 2
     # 17 starts at 6 per 0.5 s need three windows; a's six need three of its own.
     assert max(starts) - min(starts) >= 1000
     assert max(a_starts) - min(a_starts) >= 1000

@@ -58,7 +58,7 @@ def test_packed_rows_are_in_the_upsert_column_order() -> None:
 
 def _packed(job_id: str) -> bytearray:
     out = bytearray()
-    completions.append(out, job_id, 1, 1000, 1010, None, None)
+    completions.extend(out, [(job_id, 1, 1000, None, None)], 1010)
     return out
 
 
