@@ -1,13 +1,19 @@
 # The two commands of the README: `make demo` (set up and run) and `make test` (set up, test).
-PYTHON ?= python3
+# Everything runs from the project virtual environment that scripts/setup.sh makes (.venv/), never
+# the system Python; activate it (`. .venv/bin/activate`) to use `shoal` by hand.
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+export SHOAL_VENV := $(VENV)
+export PATH := $(BIN):$(PATH)
+PYTHON := $(BIN)/python
 
-.PHONY: setup demo test lint e2e
+.PHONY: setup demo test lint e2e faults
 
 setup:
 	bash scripts/setup.sh
 
 demo: setup
-	shoal demo
+	$(BIN)/shoal demo
 
 # Every tier runs: unit, integration (real Redis, SQL), k8s (real API server), e2e (a real node,
 # the image, the chart; needs root). In CI nothing skips.
@@ -17,12 +23,12 @@ test:
 	else echo "not root: the e2e tier (a real node) will be skipped" >&2; fi
 	SHOAL_K8S_NO_BUILD=1 $(PYTHON) -m pytest -p no:cacheprovider
 
-lint:
-	ruff format --check .
-	ruff check .
-	mypy
-	lint-imports
+lint: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Only the end-to-end tier (builds what it needs first).
-e2e:
-	bash scripts/e2e.sh
+e2e: setup
+	PYTHON=$(PYTHON) bash scripts/e2e.sh
