@@ -23,12 +23,14 @@ test:
 	else echo "not root: the e2e tier (a real node) will be skipped" >&2; fi
 	SHOAL_K8S_NO_BUILD=1 $(PYTHON) -m pytest -p no:cacheprovider
 
-lint: setup
+lint:
+	bash scripts/setup.sh --dev
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 # Only the end-to-end tier (builds what it needs first).
-e2e: setup
+e2e:
+	bash scripts/setup.sh --dev
 	PYTHON=$(PYTHON) bash scripts/e2e.sh

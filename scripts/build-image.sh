@@ -19,33 +19,6 @@ OFFICIAL_BASE=python:3.11-slim
 log() { printf '[%s] build-image: %s\n' "$(date +%T)" "$*" >&2; }
 die() { printf 'build-image: %s\n' "$*" >&2; exit 1; }
 
-# --- a Docker daemon --------------------------------------------------------------------------
-ensure_daemon() {
-  docker info >/dev/null 2>&1 && return
-  # A fresh Debian machine: Docker from Debian's own packages (no other source is reachable here).
-  if [[ $(id -u) == 0 ]] && ! command -v dockerd >/dev/null && command -v apt-get >/dev/null; then
-    log "installing docker.io from Debian"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null
-  fi
-  if [[ $(id -u) != 0 ]] || ! command -v dockerd >/dev/null; then
-    die "no Docker daemon is reachable (docker info failed); start Docker and retry"
-  fi
-  # Here (a sandbox: cgroup v1, no NAT rules allowed) dockerd runs without its bridge network;
-  # builds and test containers use the host network. SHOAL_DOCKERD_ARGS overrides the flags.
-  local logf=${XDG_CACHE_HOME:-$HOME/.cache}/shoal/dockerd.log
-  mkdir -p "$(dirname "$logf")"
-  # shellcheck disable=SC2086 # word splitting of the flags is wanted
-  setsid dockerd ${SHOAL_DOCKERD_ARGS:---iptables=false --ip6tables=false --bridge=none} \
-    >"$logf" 2>&1 </dev/null &
-  log "started dockerd (pid $!, log $logf)"
-  local deadline=$((SECONDS + 60))
-  until docker info >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || die "dockerd did not come up within 60 s; see $logf"
-    sleep 0.5
-  done
-}
-
 # --- a docker CLI that builds with BuildKit (needed for the secret mount) -----------------------
 # Docker 23+ builds through the buildx plugin; older CLIs (Debian's docker.io 20.10) have BuildKit
 # built in and need DOCKER_BUILDKIT=1. A newer CLI without buildx cannot use BuildKit at all.
@@ -90,7 +63,7 @@ pip_ca() {
   if [[ -n $ca && -f $ca ]]; then echo "$ca"; fi
 }
 
-ensure_daemon
+bash scripts/docker-daemon.sh
 cli=$(pick_cli)
 base=$(pick_base)
 ca=$(pip_ca)

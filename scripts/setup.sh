@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Install what Shoal's demo (and with --k8s, its tests) need; idempotent, and fast when done.
 #
-#   Python: a project virtual environment, $SHOAL_VENV (default .venv/), holding shoal with the
-#     dev extra, never the system Python (Debian's refuses `pip install`: PEP 668). Re-runs skip
-#     pip unless pyproject.toml changed.
+#   Python: a project virtual environment, $SHOAL_VENV (default .venv/), holding shoal (with
+#     --dev or --k8s, also its dev extra: the test and lint tools), never the system Python
+#     (Debian's refuses `pip install`: PEP 668). Re-runs skip pip unless pyproject.toml changed.
 #   Debian packages, when missing: python3-venv (Debian ships venv's pip separately), redis-server;
 #     with --k8s also openssl and postgresql (the test tiers). Installed with apt-get as root or
 #     through sudo; without either, a one-line error names what to install.
-#   With --k8s: the pinned Kubernetes test binaries (built from Go modules, cached per version).
+#   With --k8s: the dev extra, and the pinned Kubernetes test binaries (built from Go modules,
+#     cached per version).
 #
-# Usage: scripts/setup.sh [--k8s]      Env: SHOAL_VENV, PYTHON (the interpreter to make it from)
+# Usage: scripts/setup.sh [--dev] [--k8s]      Env: SHOAL_VENV, PYTHON (the interpreter to make it from)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 with_k8s=0
+extra=""
 for arg in "$@"; do
   case $arg in
-    --k8s) with_k8s=1 ;;
+    --dev) extra="[dev]" ;;
+    --k8s) with_k8s=1 extra="[dev]" ;;
     *) echo "setup: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
@@ -44,8 +47,8 @@ fi
 if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]]; then
     as_root=()
-  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-    as_root=(sudo)
+  elif command -v sudo >/dev/null && { sudo -n true 2>/dev/null || [[ -t 0 ]]; }; then
+    as_root=(sudo) # asks for the password at a terminal
   else
     log "missing Debian packages: ${missing[*]}; install them (sudo apt-get install ${missing[*]}) and re-run"
     exit 1
@@ -62,13 +65,16 @@ if [[ ! -x $VENV/bin/python ]]; then
   "$PYTHON" -m venv "$VENV"
 fi
 # Re-install only when what it was installed from changed (the dependencies or the entry points).
+# The stamp names the extra too: a demo's plain install does not satisfy the tests, while an
+# install with the dev extra serves the demo as well.
 stamp=$VENV/.shoal-installed
-want=$(cat pyproject.toml | sha256sum | cut -d' ' -f1)
-if [[ ! -f $stamp || $(<"$stamp") != "$want" ]]; then
-  log "installing shoal[dev] into $VENV"
+digest=$(sha256sum pyproject.toml | cut -d' ' -f1)
+have=$(cat "$stamp" 2>/dev/null || true)
+if [[ $have != "$digest $extra" && $have != "$digest [dev]" ]]; then
+  log "installing shoal$extra into $VENV"
   start=$SECONDS
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[dev]'
-  echo "$want" >"$stamp"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e ".$extra"
+  echo "$digest $extra" >"$stamp"
   log "installed in $((SECONDS - start)) s"
 fi
 
