@@ -31,6 +31,8 @@ for f in /etc/apt/sources.list /etc/apt/sources.list.d /etc/apt/apt.conf.d /etc/
   /usr/share/keyrings /etc/pip.conf; do
   [[ -e $f ]] && mounts+=(-v "$f:$f:ro")
 done
+# Only the host's sources: the base image's own list would name the same mirror twice.
+[[ -e /etc/apt/sources.list ]] || mounts+=(-v /dev/null:/etc/apt/sources.list:ro)
 # The CA bundle pip is told to use (by the environment or /etc/pip.conf), at the same path.
 ca=${PIP_CERT:-$(sed -n 's/^ *cert *= *//p' /etc/pip.conf 2>/dev/null | head -1)}
 [[ -n $ca && -f $ca ]] && mounts+=(-v "$ca:$ca:ro")
@@ -67,7 +69,8 @@ run root "add make and git; a fresh Debian has no venv module" '
   apt-get purge -y -qq python3-venv "python3.*-venv" >/dev/null 2>&1 || true
   ! python3 -c "import ensurepip" 2>/dev/null
   useradd -m -s /bin/bash dev'
-run user "clone" 'git clone -q /src shoal'
+# The repository belongs to the host's root, not to the container's user: trust it for the clone.
+run user "clone" 'git -c safe.directory="*" clone -q /src shoal'
 
 log "make demo without the packages it needs, no root"
 set +e

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -16,6 +18,13 @@ from worker_runtime.rate_limit import GroupRateLimit, RateLimit
 
 #: Job events kept per queue (the stream is trimmed to about this many entries).
 DEFAULT_EVENTS_MAX_LEN = 10_000
+
+
+def default_status_store_url() -> str:
+    """SQLite under the user's state directory ($XDG_STATE_HOME/shoal, else
+    ~/.local/state/shoal): a worker started in a project folder writes nothing there."""
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return f"sqlite+aiosqlite:///{Path(state) / 'shoal' / 'status.db'}"
 
 
 class QueueConfig(BaseModel):
@@ -119,7 +128,15 @@ class WorkerSettings(BaseSettings):
     log_level: str = Field("info", alias="LOG_LEVEL")
     log_job_payloads: bool = Field(False, alias="LOG_JOB_PAYLOADS")
     status_store_enabled: bool = Field(True, alias="STATUS_STORE_ENABLED")
-    status_store_url: str = Field("sqlite+aiosqlite:///shoal-status.db", alias="STATUS_STORE_URL")
+    status_store_url: str = Field(
+        default_factory=lambda: default_status_store_url(), alias="STATUS_STORE_URL"
+    )
+    # Finished rows kept (0: no limit); pruned by the writer every STATUS_STORE_PRUNE_INTERVAL.
+    status_store_retention_seconds: float = Field(
+        7 * 24 * 3600.0, alias="STATUS_STORE_RETENTION_SECONDS", ge=0
+    )
+    status_store_max_rows: int = Field(1_000_000, alias="STATUS_STORE_MAX_ROWS", ge=0)
+    status_store_prune_seconds: float = Field(60.0, alias="STATUS_STORE_PRUNE_INTERVAL", gt=0)
     status_owner_field: str | None = Field("userId", alias="STATUS_OWNER_FIELD")
     status_store_dead_letters: bool = Field(True, alias="STATUS_STORE_DEAD_LETTERS")
     status_store_flush_seconds: float = Field(0.5, alias="STATUS_STORE_FLUSH_INTERVAL", gt=0)

@@ -25,6 +25,7 @@ from worker_runtime.logs import JobLogObserver
 from worker_runtime.metrics import WorkerMetrics
 from worker_runtime.observers import WorkerObserver, observer_failed
 from worker_runtime.status_store import StatusRecorder, StatusStore
+from worker_runtime.status_store.retention import Retention
 
 if TYPE_CHECKING:
     from worker_runtime.worker import Worker, WorkerExtension
@@ -60,6 +61,11 @@ class Observability:
                 dead_letters=settings.status_store_dead_letters,
                 flush_seconds=settings.status_store_flush_seconds,
                 max_buffered=settings.status_store_buffer_max,
+                retention=Retention(
+                    max_age_seconds=settings.status_store_retention_seconds,
+                    max_rows=settings.status_store_max_rows,
+                    interval_seconds=settings.status_store_prune_seconds,
+                ),
             )
         sinks: list[AlertSink] = [LogSink()]
         if settings.alert_webhook_url:

@@ -24,6 +24,7 @@ from worker_runtime.observers import Completion, WorkerObserver, observer_failed
 from worker_runtime.reconnect import Backoff
 from worker_runtime.status_store.buffer import StatusBuffer
 from worker_runtime.status_store.completions import Record
+from worker_runtime.status_store.retention import Retention
 from worker_runtime.status_store.store import StatusStore
 
 if TYPE_CHECKING:
@@ -98,8 +99,12 @@ class StatusRecorder(WorkerObserver):
         dead_letters: bool = True,
         flush_seconds: float = 0.5,
         max_buffered: int = 100_000,
+        retention: Retention | None = None,
     ) -> None:
         self.store = store
+        self.retention = retention if retention is not None else Retention()
+        self.pruned = 0
+        self._last_prune_ms: int | None = None
         self.owner_field = owner_field
         self.persist_dead_letters = dead_letters
         self.flush_seconds = flush_seconds
@@ -261,6 +266,8 @@ class StatusRecorder(WorkerObserver):
             ok = await self.flush()
             reraise_if_cancelling()  # a cancel swallowed inside a driver still stops us
             if ok:
+                ok = await self.prune_if_due()
+            if ok:
                 backoff.reset()
             else:
                 await asyncio.sleep(backoff.next_delay())
@@ -306,6 +313,21 @@ class StatusRecorder(WorkerObserver):
         self.last_error = None
         return True
 
+    async def prune_if_due(self) -> bool:
+        """Apply the retention rules when their interval has passed (after a successful
+        flush, so a job's final row is never pruned before it is written); False on error."""
+        now_ms = int(time.time() * 1000)
+        if not self.migrated or not self.retention.due(self._last_prune_ms, now_ms):
+            return True
+        try:
+            self.pruned += await self.store.prune(self.retention, now_ms=now_ms)
+        except Exception as exc:
+            reraise_if_cancelling()
+            self._failed("prune", exc)
+            return False
+        self._last_prune_ms = now_ms
+        return True
+
     def _failed(self, operation: str, exc: BaseException) -> None:
         self.write_errors += 1
         message = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
@@ -339,6 +361,11 @@ class StatusRecorder(WorkerObserver):
         )
         yield CounterMetricFamily(
             "status_store_written_records", "Status rows written", value=self.written
+        )
+        yield CounterMetricFamily(
+            "status_store_pruned_records",
+            "Finished rows deleted by the retention rules",
+            value=self.pruned,
         )
         yield CounterMetricFamily(
             "status_store_write_errors", "Failed status store writes", value=self.write_errors

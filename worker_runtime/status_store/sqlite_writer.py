@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from worker_runtime.status_store.sqlite_writer_child import LENGTH, OK
+from worker_runtime.status_store.retention import Retention
+from worker_runtime.status_store.sqlite_writer_child import LENGTH, OK, PRUNE
 
 #: How long `close` waits for the child to finish its last batch and exit.
 CLOSE_SECONDS = 10.0
@@ -88,11 +89,25 @@ class SqliteWriterProcess:
         """Upsert the buffer's ``entries`` and packed ``completed`` jobs (rows are built in
         the child) and insert ``dead_rows``, in one transaction. ``behind``: the writes are
         falling behind, run the child at normal priority until they are not."""
-        message = (sql, entries, completed, worker_id, dead_sql, dead_rows)
+        answer = await self._request(
+            (sql, entries, completed, worker_id, dead_sql, dead_rows),
+            priority="normal" if behind else "idle",
+        )
+        if answer != OK:
+            raise SqliteWriteError(answer.decode(errors="replace"))
+
+    async def prune(self, retention: Retention, *, now_ms: int) -> int:
+        """Delete what the retention rules allow (see `retention`); the rows deleted."""
+        # At the child's current priority: a prune is no reason to restart it.
+        answer = await self._request((PRUNE, tuple(retention), now_ms), priority=None)
+        if not answer.startswith(OK + b" "):
+            raise SqliteWriteError(answer.decode(errors="replace"))
+        return int(answer[len(OK) + 1 :])
+
+    async def _request(self, message: tuple[Any, ...], *, priority: str | None) -> bytes:
         payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        async with self._lock:  # one batch in flight: answers match requests
-            priority = "normal" if behind else "idle"
-            if priority != self.priority:
+        async with self._lock:  # one request in flight: answers match requests
+            if priority is not None and priority != self.priority:
                 # An unprivileged process cannot raise its priority again: a new child. Between
                 # batches nothing is in flight, so the old one is simply killed.
                 await self._kill()
@@ -111,8 +126,7 @@ class SqliteWriterProcess:
                 # taken for the next batch's, so start afresh.
                 await self._kill()
                 raise
-        if answer != OK:
-            raise SqliteWriteError(answer.decode(errors="replace"))
+        return answer
 
     async def close(self) -> None:
         """Let the child close the database and exit (an empty frame), killing it if not."""

@@ -7,7 +7,9 @@ Usage: ``sqlite_writer_child.py DATABASE idle|normal`` (see `lower_priority`; th
 restarts the child as ``normal`` while the writes fall behind). Protocol on stdin/stdout,
 length-prefixed frames. Once the database is open the child answers ``b"ok"`` (or the error
 that stopped it). Then, per request, a pickled ``(sql, entries, completed, worker_id,
-dead_sql, dead_rows)`` batch gets ``b"ok"`` or an error message; an empty frame ends it.
+dead_sql, dead_rows)`` batch gets ``b"ok"`` or an error message; a pickled ``("prune",
+retention, now_ms)`` gets ``b"ok N"`` (N rows deleted) or an error message; an empty frame
+ends it.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 if TYPE_CHECKING or __name__ != "__main__":
-    from worker_runtime.status_store import completions
+    from worker_runtime.status_store import completions, retention
 else:
     # As a script: by path, not through the package, whose __init__ imports the worker's
     # dependencies (-I leaves the script's folder off sys.path).
     sys.path.insert(0, str(Path(__file__).parent))
     import completions
+    import retention
 
 LENGTH = struct.Struct("!I")
 OK = b"ok"
+PRUNE = "prune"
 
 
 def read_frame(stream: BinaryIO) -> bytes:
@@ -66,7 +70,11 @@ def serve(path: str, requests: BinaryIO, answers: BinaryIO) -> None:
         return
     _answer(answers, OK)
     while message := read_frame(requests):
-        sql, entries, completed, worker_id, dead_sql, dead_rows = pickle.loads(message)
+        request = pickle.loads(message)
+        if request[0] == PRUNE:
+            _answer(answers, _prune(db, retention.Retention(*request[1]), request[2]))
+            continue
+        sql, entries, completed, worker_id, dead_sql, dead_rows = request
         # Rows built before taking the write lock, so it is held for SQLite's work only.
         rows = completions.batch_rows(entries, completed, worker_id)
         try:
@@ -83,6 +91,13 @@ def serve(path: str, requests: BinaryIO, answers: BinaryIO) -> None:
             answer = f"{type(exc).__name__}: {exc}".encode()
         _answer(answers, answer)
     db.close()
+
+
+def _prune(db: sqlite3.Connection, rules: retention.Retention, now_ms: int) -> bytes:
+    try:
+        return OK + f" {retention.prune_sqlite(db, rules, now_ms)}".encode()
+    except sqlite3.Error as exc:
+        return f"{type(exc).__name__}: {exc}".encode()
 
 
 def lower_priority(mode: str) -> None:

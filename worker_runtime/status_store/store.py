@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import logging
 import os
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from worker_runtime.status_store import completions
+from worker_runtime.status_store import completions, retention
 from worker_runtime.status_store.buffer import Batch, Entry, Key
 from worker_runtime.status_store.schema import dead_letters, job_status
 from worker_runtime.status_store.sqlite_writer import SqliteWriterProcess
@@ -130,6 +131,10 @@ def upsert_statement(dialect: str) -> Any:
 
 
 def _upgrade(connection: Connection) -> None:
+    # Alembic says "Context impl ..." and "Will assume ..." at INFO on every start: debug only.
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.getEffectiveLevel() > logging.DEBUG:
+        alembic_log.setLevel(logging.WARNING)
     if connection.dialect.name == "postgresql":
         connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
     config = Config()
@@ -202,6 +207,8 @@ class StatusStore:
         write."""
         async with asyncio.timeout(self.timeout * 3):
             if not self._schema_ready:
+                if self._writer is not None:  # a new state directory, for the default path
+                    Path(self._writer.path).parent.mkdir(parents=True, exist_ok=True)
                 lock = await asyncio.to_thread(_sqlite_migration_lock, self.url)
                 try:
                     async with self.engine.begin() as conn:
@@ -256,6 +263,27 @@ class StatusStore:
                     await conn.exec_driver_sql(self._upsert_sql, rows[start : start + WRITE_CHUNK])
                 if dead_rows:
                     await conn.execute(dead_letters.insert(), dead_rows)
+
+    async def prune(self, rules: retention.Retention, *, now_ms: int) -> int:
+        """Delete finished rows past their age and beyond the row cap (one bounded pass, see
+        `retention`); returns the rows deleted."""
+        async with asyncio.timeout(self.timeout * 3):
+            if self._writer is not None:
+                return await self._writer.prune(rules, now_ms=now_ms)
+            deleted = 0
+            for sql, params in retention.age_statements(rules, now_ms):
+                async with self.engine.begin() as conn:
+                    deleted += (await conn.execute(text(sql), params)).rowcount
+            async with self.engine.connect() as conn:
+                finished = (await conn.execute(text(retention.COUNT_FINISHED_SQL))).scalar_one()
+            excess = retention.excess_rows(int(finished), rules.max_rows)
+            if excess:
+                async with self.engine.begin() as conn:
+                    result = await conn.execute(
+                        text(retention.DELETE_OLDEST_SQL), {"excess": excess}
+                    )
+                    deleted += result.rowcount
+            return deleted
 
     async def mark_pending(self, queue: str, job_ids: list[str], *, now_ms: int) -> None:
         """For producers: record jobs as pending when they are enqueued."""

@@ -21,7 +21,8 @@ from tests.integration.worker_runtime.observed import retrying
 from worker_runtime import Job, NonRetryableError, Queue, Worker
 from worker_runtime.health import health_of
 from worker_runtime.status_store import StatusRecorder, StatusStore
-from worker_runtime.status_store.buffer import StatusBuffer
+from worker_runtime.status_store.buffer import Batch, StatusBuffer
+from worker_runtime.status_store.retention import Retention
 
 pytestmark = pytest.mark.integration
 
@@ -256,3 +257,61 @@ async def test_stopping_during_a_write_loses_no_record(redis_url: str, tmp_path:
     finally:
         blocker.close()
         await reader.close()
+
+
+def _entry(status: str, updated_ms: int) -> tuple[Any, ...]:
+    # (status, attempts, owner, error, result, created, started, finished, updated)
+    return (status, 1, None, None, None, updated_ms, None, None, updated_ms)
+
+
+async def test_retention_prunes_old_and_excess_finished_rows_only(store_url: str) -> None:
+    store = StatusStore(store_url)
+    now = 10_000_000_000
+    minute = 60_000
+    try:
+        await store.migrate()
+        entries = {("q", f"done-{i:03}"): _entry("completed", now - i * minute) for i in range(60)}
+        entries |= {("q", f"dead-{i:03}"): _entry("dead", now - i * minute) for i in range(10)}
+        # Unfinished rows are kept whatever their age (a pending job may be a retry or delayed);
+        # a final failure is finished.
+        entries |= {("q", f"wait-{i}"): _entry("pending", now - 999 * minute) for i in range(5)}
+        entries[("q", "failed")] = _entry("failed", now - 999 * minute)
+        old_letter = ("q", "dead-009", None, "boom", None, None, 1, None, now - 999 * minute)
+        new_letter = ("q", "dead-000", None, "boom", None, None, 1, None, now)
+        await store.write(Batch(entries, {}, 0, [old_letter, new_letter]), worker_id="w")
+
+        # Age 30 min: completed 0..29 and dead 0..9 stay (40 finished); the cap of 25 then
+        # keeps the 25 newest of those.
+        rules = Retention(max_age_seconds=30 * 60 - 1, max_rows=25)
+        assert await store.prune(rules, now_ms=now) == 30 + 1 + 1 + 15
+        counts = await store.counts()
+        assert counts == {"completed": 15, "dead": 10, "pending": 5}
+        kept = {r.job_id for r in await store.find(status="completed", limit=100)}
+        assert kept == {f"done-{i:03}" for i in range(15)}
+        assert [d.dead_at for d in await store.dead_letters()] == [now]
+        assert await store.prune(rules, now_ms=now) == 0  # idempotent
+        assert await store.prune(Retention(max_age_seconds=0, max_rows=0), now_ms=now) == 0
+    finally:
+        await store.close()
+
+
+async def test_a_worker_keeps_its_store_within_the_row_cap(redis_url: str, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/status.db"
+    recorder = StatusRecorder(
+        StatusStore(url),
+        flush_seconds=0.05,
+        retention=Retention(max_rows=50, interval_seconds=0.1),
+    )
+    worker = Worker(settings=fast_settings(redis_url), observers=[recorder], extensions=[recorder])
+
+    @worker.processor("capped")
+    async def handle(job: Job[Order]) -> None:
+        return None
+
+    async with running(worker), Queue("capped", redis_url=redis_url) as q:
+        await q.enqueue_many([{"userId": f"u-{i}"} for i in range(400)])
+        await eventually(lambda: _done(q, 400), description="400 jobs done")
+        await eventually(lambda: _async(recorder.written >= 400), description="rows written")
+        await eventually(lambda: _async(recorder.pruned >= 350), description="pruned to 50")
+    with sqlite3.connect(tmp_path / "status.db") as db:
+        assert db.execute("SELECT count(*) FROM shoal_job_status").fetchone()[0] == 50
