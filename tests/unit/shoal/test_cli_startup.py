@@ -1,0 +1,36 @@
+"""`shoal --help` answers from a table, without importing the commands (or the runtime)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import click
+
+from shoal.cli import SUMMARIES, _command_modules, cli
+
+
+def test_every_command_has_a_summary_that_starts_its_own_help() -> None:
+    ctx = click.Context(cli)
+    assert set(SUMMARIES) == set(_command_modules())
+    for name, summary in SUMMARIES.items():
+        command = cli.get_command(ctx, name)
+        assert command is not None
+        assert command.help is not None
+        assert " ".join(command.help.split()).startswith(summary.rstrip(".")), name
+
+
+def test_help_imports_no_command_and_no_runtime() -> None:
+    probe = (
+        "import sys; from shoal.cli import main\n"
+        "try: main(['--help'])\n"
+        "except SystemExit: pass\n"
+        "heavy = sorted(m for m in sys.modules if m.startswith("
+        "('shoal.commands.', 'worker_runtime', 'sqlalchemy', 'redis', 'kopf', 'pydantic')))\n"
+        "print('LOADED', heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert "LOADED []" in out, out
+    assert "enqueue   Add a job to QUEUE and print its id." in out
