@@ -70,7 +70,7 @@ run root "add make and git; a fresh Debian has no venv module" '
   ! python3 -c "import ensurepip" 2>/dev/null
   useradd -m -s /bin/bash dev'
 # The repository belongs to the host's root, not to the container's user: trust it for the clone.
-run user "clone" 'git -c safe.directory="*" clone -q /src shoal'
+run user "clone" 'git config --global --add safe.directory "*" && git clone -q /src shoal'
 
 log "make demo without the packages it needs, no root"
 set +e
