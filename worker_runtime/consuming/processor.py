@@ -5,17 +5,21 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, get_args, get_origin
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict
 
 from worker_runtime.config import QueueConfig
 from worker_runtime.core.codec import dumps
 
-if TYPE_CHECKING:
-    from worker_runtime.consuming.consumer import QueueConsumer
-
 P = TypeVar("P")
+
+
+class JobOwner(Protocol):
+    """What a running job calls back into: its consumer (a protocol, so this module needs no
+    import of the consumer, which imports it)."""
+
+    async def report_progress(self, job: Job[Any], value: str) -> None: ...
 
 
 class JobResult(BaseModel):
@@ -40,7 +44,7 @@ class Job(Generic[P]):
     stalls: int
     raw: str  # the payload JSON as stored
     started_at: float
-    _consumer: QueueConsumer | None = None
+    _consumer: JobOwner | None = None
 
     async def progress(self, value: float | int | dict[str, Any]) -> None:
         """Report progress: a number or ``{"step": ..., "progress": ...}``. Stored on the job."""
