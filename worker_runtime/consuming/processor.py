@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from worker_runtime.config import QueueConfig
 from worker_runtime.core.codec import dumps
+from worker_runtime.producing.flows import children_failures, children_results
 
 P = TypeVar("P")
 
@@ -53,14 +54,10 @@ class Job(Generic[P]):
 
     async def children_results(self) -> dict[str, Any]:
         """In a flow's parent: each child's result by child job id."""
-        from worker_runtime.producing.flows import children_results  # flows imports this module
-
         return await children_results(self)
 
     async def children_failures(self) -> dict[str, str]:
         """In a flow's parent: the error of each child that failed, by child job id."""
-        from worker_runtime.producing.flows import children_failures
-
         return await children_failures(self)
 
 

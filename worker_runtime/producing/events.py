@@ -12,12 +12,25 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
 
 from worker_runtime.core.codec import JobRecord, JobState
+from worker_runtime.core.keys import QueueKeys
 
-if TYPE_CHECKING:
-    from worker_runtime.producing.queue import Queue
+
+class EventSource(Protocol):
+    """What following events needs of a `Queue` (a protocol: the queue module imports this one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def keys(self) -> QueueKeys: ...
+    @property
+    def redis(self) -> aioredis.Redis: ...
+    async def get_job(self, job_id: str) -> JobRecord | None: ...
+
 
 #: Events after which no worker runs the job again.
 FINAL_EVENTS = {"completed": JobState.COMPLETED, "failed": JobState.FAILED,
@@ -77,7 +90,7 @@ async def last_stream_id(redis: Any, key: str) -> str:
 
 
 async def follow(
-    queue: Queue, *, after: str = "$", block_seconds: float = POLL_SECONDS, count: int = 500
+    queue: EventSource, *, after: str = "$", block_seconds: float = POLL_SECONDS, count: int = 500
 ) -> AsyncIterator[JobEvent]:
     """Yield the queue's events as they come, forever (``after``: a stream id, '$' = new only,
     '0-0' = everything still kept)."""
@@ -93,7 +106,7 @@ async def follow(
                     yield event
 
 
-async def wait_for_job(queue: Queue, job_id: str, *, timeout: float | None) -> JobRecord:  # noqa: ASYNC109
+async def wait_for_job(queue: EventSource, job_id: str, *, timeout: float | None) -> JobRecord:  # noqa: ASYNC109
     """The job's record once it is completed, failed, dead-lettered or cancelled.
 
     Raises TimeoutError after ``timeout`` seconds, LookupError when there is no such job.

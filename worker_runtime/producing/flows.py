@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from redis.exceptions import ResponseError
 
 from worker_runtime.core.codec import encode_payload
+from worker_runtime.core.keys import QueueKeys
+from worker_runtime.producing.control_scripts import ControlScripts
 from worker_runtime.producing.job_spec import (
     InvalidJobSpec,
     JobSpec,
@@ -26,9 +28,25 @@ from worker_runtime.producing.job_spec import (
     priority_argument,
 )
 
-if TYPE_CHECKING:
-    from worker_runtime.consuming.processor import Job
-    from worker_runtime.producing.queue import Queue
+
+class FlowQueue(Protocol):
+    """What adding a flow needs of a `Queue` (a protocol: the queue module imports this one)."""
+
+    @property
+    def keys(self) -> QueueKeys: ...
+    @property
+    def control(self) -> ControlScripts: ...
+
+
+class ParentJob(Protocol):
+    """What reading a parent's children needs of a running `Job` (the consuming side imports
+    this module, not the other way round)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def _consumer(self) -> Any: ...
+
 
 ChildFailurePolicy = Literal["fail", "ignore"]
 #: Children per flow: one script call adds them all.
@@ -45,7 +63,7 @@ class Flow:
 
 
 async def enqueue_flow(
-    queue: Queue,
+    queue: FlowQueue,
     *,
     parent: Any,
     children: Sequence[JobSpec | Any],
@@ -87,7 +105,7 @@ async def enqueue_flow(
     return Flow(parent_id=pid, children_ids=ids, added=bool(added))
 
 
-async def children_results(job: Job[Any]) -> dict[str, Any]:
+async def children_results(job: ParentJob) -> dict[str, Any]:
     """The results of a parent job's children: child id -> result (None for no result)."""
     import json
 
@@ -96,14 +114,14 @@ async def children_results(job: Job[Any]) -> dict[str, Any]:
     return {child: json.loads(value) for child, value in raw.items()}
 
 
-async def children_failures(job: Job[Any]) -> dict[str, str]:
+async def children_failures(job: ParentJob) -> dict[str, str]:
     """Errors of the children a parent with ``on_child_failure="ignore"`` went on without."""
     consumer = _consumer_of(job)
     raw: dict[str, str] = await consumer.redis.hgetall(consumer.keys.child_failures_prefix + job.id)
     return dict(raw)
 
 
-def _consumer_of(job: Job[Any]) -> Any:
+def _consumer_of(job: ParentJob) -> Any:
     if job._consumer is None:
         raise RuntimeError("children_results() needs a job run by a worker")
     return job._consumer
