@@ -10,8 +10,7 @@ from worker_runtime.errors import NonRetryableError, PayloadValidationError
 from worker_runtime.producing.job_spec import InvalidJobSpec
 from worker_runtime.producing.queue import EnqueuedJob, JobActiveError, JobSpec, Queue
 from worker_runtime.rate_limit import GroupRateLimit, RateLimit
-
-__version__ = "0.1.0"
+from worker_runtime.version import __version__
 
 __all__ = [
     "Backoff",

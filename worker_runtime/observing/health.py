@@ -7,15 +7,12 @@ is safe to call from the probe server's thread while the event loop is busy (or 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from worker_runtime.observing.heartbeat import Heartbeat
-
-if TYPE_CHECKING:
-    from worker_runtime.consuming.worker import Worker
+from worker_runtime.observing.heartbeat import Heartbeat, WorkerView
 
 QueueState = Literal["running", "starting", "redis_unreachable", "draining", "stopped"]
 
@@ -83,7 +80,7 @@ class WorkerHealth(_Camel):
     degraded: list[str] = Field(default_factory=list, description="why, when a component is not ok")
 
 
-def heartbeat_of(worker: Worker) -> Heartbeat | None:
+def heartbeat_of(worker: WorkerView) -> Heartbeat | None:
     for extension in worker.extensions:
         if isinstance(extension, Heartbeat):
             return extension
@@ -102,7 +99,7 @@ def _queue_state(*, started: bool, draining: bool, redis_ok: bool, fetched: bool
     return "running"
 
 
-def readiness_problems(worker: Worker) -> list[str]:
+def readiness_problems(worker: WorkerView) -> list[str]:
     """Why the worker should not count as ready now (empty when it is)."""
     if worker.started_at is None:
         return ["not started"]
@@ -117,7 +114,7 @@ def readiness_problems(worker: Worker) -> list[str]:
     return problems
 
 
-def health_of(worker: Worker, *, now: float | None = None) -> WorkerHealth:
+def health_of(worker: WorkerView, *, now: float | None = None) -> WorkerHealth:
     """The worker's health now (``now``: wall-clock seconds, for tests)."""
     now = time.time() if now is None else now
     started = worker.started_at is not None
@@ -194,5 +191,5 @@ def render_report(health: WorkerHealth) -> str:
     return "\n".join(lines)
 
 
-def health_report(worker: Worker) -> str:
+def health_report(worker: WorkerView) -> str:
     return render_report(health_of(worker))

@@ -17,17 +17,42 @@ import json
 import os
 import socket
 import time
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, cast
 
 import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
+from worker_runtime.config import WorkerSettings
 from worker_runtime.consuming.cancellation import reraise_if_cancelling
+from worker_runtime.consuming.consumer import QueueConsumer
 from worker_runtime.core.keys import DEFAULT_PREFIX, worker_key, workers_index_key
 from worker_runtime.redis_io.connection import CONNECTION_ERRORS
 
-if TYPE_CHECKING:
-    from worker_runtime.consuming.worker import Worker
+
+class WorkerView(Protocol):
+    """What the heartbeat and the health report read of a `Worker` (a protocol: the worker
+    imports the health module, so these modules must not import it back)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def settings(self) -> WorkerSettings: ...
+    @property
+    def redis(self) -> aioredis.Redis | None: ...
+    @property
+    def consumers(self) -> Mapping[str, QueueConsumer]: ...
+    @property
+    def extensions(self) -> Sequence[object]: ...
+    @property
+    def started_at(self) -> float | None: ...
+    @property
+    def draining(self) -> bool: ...
+    @property
+    def processed(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+
 
 #: The record outlives the last heartbeat by this many intervals before Redis expires it.
 TTL_INTERVALS = 3
@@ -75,12 +100,12 @@ _JSON_FIELDS = ("queues", "in_flight", "capacity", "draining")
 
 
 def _version() -> str:
-    from worker_runtime import __version__
+    from worker_runtime.version import __version__
 
     return __version__
 
 
-def snapshot(worker: Worker, *, now_ms: int, interval_ms: int) -> WorkerInfo:
+def snapshot(worker: WorkerView, *, now_ms: int, interval_ms: int) -> WorkerInfo:
     """The worker's state now, as a heartbeat record."""
     consumers = worker.consumers
     return WorkerInfo(
@@ -115,7 +140,7 @@ class Heartbeat:
         #: wall-clock time (s) of the last record Redis accepted
         self.last_written: float | None = None
         self.redis_ok = True
-        self._worker: Worker | None = None
+        self._worker: WorkerView | None = None
         self._task: asyncio.Task[None] | None = None
         self._write: asyncio.Task[None] | None = None
 
@@ -127,12 +152,12 @@ class Heartbeat:
         now = time.monotonic() if now is None else now
         return now - tick <= self.interval * self.missed_for_dead
 
-    async def start(self, worker: Worker) -> None:
+    async def start(self, worker: WorkerView) -> None:
         self._worker = worker
         self._tick()
         self._task = asyncio.create_task(self._loop(), name="shoal-heartbeat")
 
-    async def stop(self, worker: Worker) -> None:
+    async def stop(self, worker: WorkerView) -> None:
         for task in (self._task, self._write):
             if task is not None:
                 task.cancel()
