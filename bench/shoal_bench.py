@@ -37,9 +37,9 @@ from bench_protocol import (
 )
 
 from worker_runtime.config import QueueConfig, WorkerSettings
-from worker_runtime.processor import Job
-from worker_runtime.queue import Queue
-from worker_runtime.worker import Worker
+from worker_runtime.consuming.processor import Job
+from worker_runtime.consuming.worker import Worker
+from worker_runtime.producing.queue import Queue
 
 WARMUP_BULK = 1000
 #: Completed records kept, matched in BullMQ (removeOnComplete: {count: 1000}).
@@ -59,7 +59,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def observability_available() -> bool:
     try:
-        from worker_runtime.observability import Observability
+        from worker_runtime.observing.observability import Observability
     except ImportError:
         return False
     return hasattr(Observability, "from_settings") and hasattr(Observability, "install")
@@ -69,7 +69,7 @@ def install_observability(worker: Worker) -> None:
     """Metrics, heartbeat, probe server (any free port), alerting's log sink and the SQLite
     status store, as `shoal worker` wires them; per-job log lines off (they measure the
     log sink, not the runtime)."""
-    from worker_runtime.observability import Observability
+    from worker_runtime.observing.observability import Observability
 
     store_dir = tempfile.mkdtemp(prefix="shoal-bench-")
     atexit.register(shutil.rmtree, store_dir, ignore_errors=True)

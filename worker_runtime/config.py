@@ -115,7 +115,7 @@ class WorkerSettings(BaseSettings):
     # A WorkerPool's rateLimit ({"max": 50, "perSeconds": 1}), for every queue of the worker.
     rate_limit: RateLimit | None = Field(None, alias="WORKER_RATE_LIMIT")
 
-    # --- observability (worker_runtime.observability wires these) ---------------------------
+    # --- observability (worker_runtime.observing.observability wires these) ----------------
     health_checks_enabled: bool = Field(True, alias="ENABLE_HEALTH_CHECKS")
     health_host: str = Field("0.0.0.0", alias="HEALTH_HOST")
     health_port: int = Field(9091, alias="HEALTH_PORT", ge=0, le=65535, description="0 = any")

@@ -9,7 +9,7 @@ import asyncio
 
 from pydantic import BaseModel, Field
 
-from worker_runtime.processor import Job, Processor
+from worker_runtime.consuming.processor import Job, Processor
 
 DEMO_QUEUE = "demo"
 

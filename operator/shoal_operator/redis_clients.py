@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from shoal_operator.kube import ApiError, KubeApi, secret_path
 from shoal_operator.settings import OperatorSettings
 from worker_runtime.config import with_password
-from worker_runtime.connection import CONNECTION_ERRORS, RedisClient, connect
 from worker_runtime.core.spec import WorkerPoolSpec
 from worker_runtime.core.worker_env import redis_url_of
+from worker_runtime.redis_io.connection import CONNECTION_ERRORS, RedisClient, connect
 
 SECRET_TTL_SECONDS = 60.0
 #: A Secret that could not be read is asked for again after this long, not on every tick.

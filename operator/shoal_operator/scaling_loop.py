@@ -36,7 +36,7 @@ from shoal_operator.state import PoolState, Registry, workload_of
 from shoal_operator.telemetry import Telemetry, logger
 from worker_runtime.core.autoscaler import decide
 from worker_runtime.core.observations import History, Observations, Recommendation
-from worker_runtime.pool_observer import PoolQuery, observe_pools
+from worker_runtime.observing.pool_observer import PoolQuery, observe_pools
 
 log = logger("shoal.operator.scaling")
 

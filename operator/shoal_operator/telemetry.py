@@ -21,7 +21,7 @@ from typing import Any, TextIO
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from worker_runtime.logs import LogFormat, configure_logging, level_number
+from worker_runtime.observing.logs import LogFormat, configure_logging, level_number
 
 TICK_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 

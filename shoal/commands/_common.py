@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from worker_runtime.connection import CONNECTION_ERRORS
+from worker_runtime.redis_io.connection import CONNECTION_ERRORS
 
 T = TypeVar("T")
 

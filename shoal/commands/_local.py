@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from worker_runtime.embedded_redis import EmbeddedRedisError
+from worker_runtime.redis_io.embedded_redis import EmbeddedRedisError
 from worker_runtime.supervisor.redis_target import RedisTarget
 from worker_runtime.supervisor.run_local import redis_for
 

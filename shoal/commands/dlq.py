@@ -8,7 +8,7 @@ import click
 
 from shoal.commands._common import redis_url_option, run_async
 from worker_runtime.core.keys import InvalidQueueName
-from worker_runtime.queue import Queue
+from worker_runtime.producing.queue import Queue
 
 
 def _queue(name: str, redis_url: str) -> Queue:

@@ -10,7 +10,7 @@ import click
 
 from shoal.commands._common import redis_url_option, run_async
 from worker_runtime.core.keys import InvalidQueueName
-from worker_runtime.queue import JobSpec, Queue
+from worker_runtime.producing.queue import JobSpec, Queue
 
 BULK_BATCH = 5000
 

@@ -43,7 +43,7 @@ def command(
     # Imported here so other subcommands never load kopf or the Kubernetes client.
     from shoal_operator.main import run
     from shoal_operator.settings import SettingsError, load_settings
-    from worker_runtime.logs import InvalidLogSetting, level_number
+    from worker_runtime.observing.logs import InvalidLogSetting, level_number
 
     try:
         level_number(log_level)

@@ -8,10 +8,10 @@ import os
 import click
 
 from shoal.commands._common import redis_url_option
-from worker_runtime.app_loader import AppLoadError, build_worker, load_attribute
 from worker_runtime.config import WorkerSettings
-from worker_runtime.logs import InvalidLogSetting, configure_logging
-from worker_runtime.observability import Observability
+from worker_runtime.consuming.app_loader import AppLoadError, build_worker, load_attribute
+from worker_runtime.observing.logs import InvalidLogSetting, configure_logging
+from worker_runtime.observing.observability import Observability
 
 
 @click.command()

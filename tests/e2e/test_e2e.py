@@ -32,7 +32,7 @@ from tests.e2e.timeline import Target, Timeline
 from tests.harness.waiting import wait_until
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.demo import DEMO_QUEUE
-from worker_runtime.sync import SyncQueue
+from worker_runtime.producing.sync import SyncQueue
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

@@ -14,7 +14,7 @@ from kubernetes import client
 from tests.e2e.cluster_env import E2EEnv, pod_ready
 from tests.harness.waiting import wait_until
 from worker_runtime.demo import DEMO_QUEUE
-from worker_runtime.sync import SyncQueue
+from worker_runtime.producing.sync import SyncQueue
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

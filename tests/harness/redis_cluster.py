@@ -22,7 +22,7 @@ class RedisClusterServers:
 
     @property
     def url(self) -> str:
-        """Seed node in the runtime's cluster URL form (see worker_runtime.connection)."""
+        """Seed node in the runtime's cluster URL form (see worker_runtime.redis_io.connection)."""
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}/0"
 
     def start(self, timeout: float = 20.0) -> RedisClusterServers:

@@ -1,8 +1,8 @@
 """What the autoscaler sees of a pool (observations) and remembers between ticks (history).
 
-Both are immutable. The caller reads Redis (``worker_runtime.queue_snapshot`` gives everything a
-``QueueObservation`` needs in one round trip), calls ``autoscaler.decide`` and keeps the
-``History`` it returns for the next tick. History is plain data: ``to_json``/``from_json``
+Both are immutable. The caller reads Redis (``worker_runtime.producing.queue_snapshot`` gives
+everything a ``QueueObservation`` needs in one round trip), calls ``autoscaler.decide`` and
+keeps the ``History`` it returns for the next tick. History is plain data: ``to_json``/``from_json``
 round-trip it, so a driver may persist it.
 
 Rates are derived here from monotonic counters, so callers stay stateless; they are smoothed

@@ -14,7 +14,7 @@ from typing import Any
 
 from worker_runtime.core.spec import WorkerPool, load_workerpool
 from worker_runtime.demo import DEMO_QUEUE
-from worker_runtime.queue import Queue
+from worker_runtime.producing.queue import Queue
 from worker_runtime.supervisor.report import RunSummary, TickReport
 from worker_runtime.supervisor.run_local import supervise
 from worker_runtime.supervisor.supervisor import Supervisor, SupervisorOptions

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from worker_runtime.core.spec import WorkerPool
 from worker_runtime.core.worker_env import termination_grace_seconds
-from worker_runtime.heartbeat import WorkerInfo
+from worker_runtime.observing.heartbeat import WorkerInfo
 from worker_runtime.supervisor.process_env import ProcessIdentity, process_env
 from worker_runtime.supervisor.report import Event, EventKind, WorkerRow, WorkerState
 from worker_runtime.supervisor.restarts import CrashLoop, RestartPolicy, after_crash

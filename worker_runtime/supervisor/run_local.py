@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from worker_runtime.core.spec import WorkerPool
-from worker_runtime.embedded_redis import EmbeddedRedis
+from worker_runtime.redis_io.embedded_redis import EmbeddedRedis
 from worker_runtime.supervisor.redis_target import RedisTarget
 from worker_runtime.supervisor.report import RunSummary, TickReport
 from worker_runtime.supervisor.supervisor import Supervisor, SupervisorOptions

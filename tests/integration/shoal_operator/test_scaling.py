@@ -15,10 +15,10 @@ import pytest
 
 from tests.harness.redis_server import RedisServer
 from tests.integration.shoal_operator.conftest import REPO, Env
-from worker_runtime.connection import connect
 from worker_runtime.core.keys import DEFAULT_PREFIX
-from worker_runtime.heartbeat import WorkerInfo, write_record
-from worker_runtime.queue import JobSpec, Queue
+from worker_runtime.observing.heartbeat import WorkerInfo, write_record
+from worker_runtime.producing.queue import JobSpec, Queue
+from worker_runtime.redis_io.connection import connect
 
 pytestmark = [pytest.mark.k8s, pytest.mark.integration]
 

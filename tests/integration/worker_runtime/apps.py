@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from pydantic import BaseModel
 
 from worker_runtime import Job, Processor, QueueConfig
-from worker_runtime.connection import connect, ensure_ready
+from worker_runtime.redis_io.connection import connect, ensure_ready
 
 _client: aioredis.Redis | None = None
 _lock = asyncio.Lock()

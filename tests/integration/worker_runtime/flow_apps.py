@@ -13,7 +13,7 @@ from typing import Any
 from tests.integration.worker_runtime.apps import client
 from worker_runtime import Job, Processor, QueueConfig, RetryPolicy
 from worker_runtime.core.cron_schedule import CronJob
-from worker_runtime.flows import children_failures, children_results
+from worker_runtime.producing.flows import children_failures, children_results
 from worker_runtime.rate_limit import GroupRateLimit
 
 KEEP_ALL = -1

@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from worker_runtime import QueueConfig, RetryPolicy, Worker, WorkerSettings
 from worker_runtime.core.backoff import Backoff
-from worker_runtime.observability import Observability
+from worker_runtime.observing.observability import Observability
 
 #: Retry at once (no backoff), so failure paths finish quickly.
 NO_WAIT = Backoff(type="fixed", delay_seconds=0, max_delay_seconds=0, jitter=False)

@@ -9,7 +9,7 @@ import pytest
 import structlog
 
 from shoal_operator.telemetry import logger, setup_logging
-from worker_runtime.logs import LogFormat
+from worker_runtime.observing.logs import LogFormat
 
 
 @pytest.mark.parametrize("log_format", ["json", "console"])

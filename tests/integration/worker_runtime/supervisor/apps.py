@@ -13,8 +13,8 @@ import os
 
 from tests.integration.worker_runtime.apps import Sleep, client
 from worker_runtime import Job, Processor, WorkerSettings
-from worker_runtime.heartbeat import Heartbeat
-from worker_runtime.worker import Worker
+from worker_runtime.consuming.worker import Worker
+from worker_runtime.observing.heartbeat import Heartbeat
 
 QUEUE = "uprec"
 

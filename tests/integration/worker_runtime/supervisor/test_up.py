@@ -12,7 +12,7 @@ import redis
 from tests.harness.waiting import wait_until
 from tests.integration.worker_runtime.supervisor.up_process import UpProcess, manifest
 from worker_runtime.core.keys import QueueKeys
-from worker_runtime.sync import SyncQueue
+from worker_runtime.producing.sync import SyncQueue
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,1 @@
+"""The consuming side: what runs jobs (the worker, its consumers, leases, cron, observers)."""

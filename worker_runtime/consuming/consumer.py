@@ -1,0 +1,422 @@
+"""One queue's consumer inside a worker: fetch in batches, run jobs, acknowledge in batches,
+renew leases and reclaim jobs whose worker died."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import random
+import time
+import traceback
+from typing import Any
+
+import redis.asyncio as aioredis
+from pydantic import ValidationError
+
+from worker_runtime.config import QueueConfig, WorkerSettings
+from worker_runtime.consuming.cancellation import reraise_if_cancelling
+from worker_runtime.consuming.cron import run_cron
+
+# Re-exported: the worker sizes its blocking connections' socket timeout from it.
+from worker_runtime.consuming.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_SECONDS
+from worker_runtime.consuming.idle_wait import IdleWait
+from worker_runtime.consuming.leases import LeaseKeeping
+from worker_runtime.consuming.observers import Completion, WorkerObserver, notify, observer_failed
+from worker_runtime.consuming.processor import Job, JobResult, Registration
+from worker_runtime.consuming.slots import Slots
+from worker_runtime.core.backoff import retry_delay_ms, should_retry
+from worker_runtime.core.codec import dumps
+from worker_runtime.core.keys import QueueKeys
+from worker_runtime.errors import NonRetryableError
+from worker_runtime.rate_limit import fetch_limit_args
+from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS
+from worker_runtime.redis_io.reconnect import Backoff
+from worker_runtime.redis_io.scripts import Scripts
+
+
+class JobTimeout(Exception):
+    """The attempt ran longer than the queue's timeout and was cancelled."""
+
+
+class QueueConsumer(LeaseKeeping):
+    def __init__(
+        self,
+        *,
+        registration: Registration,
+        concurrency: int,
+        settings: WorkerSettings,
+        redis: aioredis.Redis,
+        blocking_redis: aioredis.Redis,
+        slots: Slots,
+        token: str,
+        observers: list[WorkerObserver],
+    ) -> None:
+        self.reg = registration
+        self.name = registration.queue
+        self.config: QueueConfig = registration.config
+        self.concurrency = concurrency
+        self.settings = settings
+        self.redis = redis
+        self.blocking_redis = blocking_redis
+        self.keys = QueueKeys(self.name, settings.key_prefix)
+        self.scripts = Scripts(redis)
+        self.slots = slots
+        self.token = token
+        self.observers = observers
+        self.running: dict[str, tuple[Job[Any], asyncio.Task[None]]] = {}
+        self.processed = 0
+        self.failed = 0
+        self.fetched_once = False
+        self.redis_ok = True
+        self._wake = asyncio.Event()
+        slots.subscribe(self._wake)
+        self._stopping = False
+        self._fetching = False
+        self._acks: list[str] = []
+        self._unacked: set[str] = set()
+        self._ack_task: asyncio.Task[None] | None = None
+        self._idle = IdleWait(blocking_redis, self.keys.marker)
+        self._cancelling: set[str] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._completions: list[Completion] = []
+        self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()  # the worker's, not a job's
+        k = self.keys
+        self._events = self.config.events_max_len
+        # Only what the plain path needs: fetch.lua and complete.lua derive the other keys
+        # (same hash tag) when a feature needs them; limits are sent only when configured.
+        self._fetch_keys = [k.wait, k.active, k.delayed, k.marker, k.job_prefix]
+        limited = self.config.rate_limit or self.config.group_rate_limit
+        self._fetch_limits = (
+            fetch_limit_args(self.config.rate_limit, self.config.group_rate_limit)
+            if limited
+            else []
+        )
+        self._complete_keys = [k.active, k.completed, k.stats, k.job_prefix]
+        self._fail_keys = [
+            k.active, k.wait, k.delayed, k.dead, k.failed, k.stats, k.marker, k.job_prefix,
+            k.prioritized, k.events, k.flows, k.child_failures_prefix,
+        ]  # fmt: skip
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._fetch_loop(), name=f"shoal-fetch-{self.name}"),
+            asyncio.create_task(self._lease_loop(), name=f"shoal-lease-{self.name}"),
+            asyncio.create_task(self._reclaim_loop(), name=f"shoal-reclaim-{self.name}"),
+        ]
+        if self.config.cron:
+            cron = run_cron(redis=self.redis, keys=self.keys, jobs=self.config.cron)
+            self._tasks.append(asyncio.create_task(cron, name=f"shoal-cron-{self.name}"))
+
+    def stop_fetching(self) -> None:
+        """Stop taking new jobs at once (interrupts an idle block)."""
+        self._stopping = True
+        self._wake.set()
+        self._idle.cancel()
+
+    async def drain(self, deadline: float) -> None:
+        """Wait for running jobs until ``deadline`` (monotonic), then hand the rest back."""
+        fetch_task = self._tasks[0] if self._tasks else None
+        if fetch_task is not None:
+            # A fetch in flight is awaited (its jobs then run); a backoff sleep is cut short.
+            while not fetch_task.done() and self._fetching and time.monotonic() < deadline:
+                await asyncio.wait([fetch_task], timeout=0.05)
+            fetch_task.cancel()
+            await asyncio.gather(fetch_task, return_exceptions=True)
+        pending = [task for _, task in self.running.values()]
+        if pending:
+            await asyncio.wait(pending, timeout=max(0.0, deadline - time.monotonic()))
+        leftovers = list(self.running.values())
+        for _, task in leftovers:
+            task.cancel()
+        if leftovers:
+            await asyncio.gather(*(t for _, t in leftovers), return_exceptions=True)
+            # If Redis is down, their leases lapse and a live worker reclaims them.
+            with contextlib.suppress(*WORKER_RETRY_ERRORS):
+                await self._release([job for job, _ in leftovers])
+        await self._flush_acks_until(deadline + 5.0)
+        for task in self._tasks:
+            task.cancel()
+        # Bounded: stop() must return even if a library swallowed a cancellation.
+        await asyncio.wait(self._tasks, timeout=5.0)
+
+    @property
+    def active(self) -> int:
+        return len(self.running)
+
+    # --- fetching --------------------------------------------------------------------------
+
+    async def _fetch_loop(self) -> None:
+        backoff = Backoff()
+        while not self._stopping:
+            want = min(
+                self.concurrency - len(self.running),
+                self.slots.available,
+                self.settings.fetch_batch,
+            )
+            if want <= 0:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self.slots.take(want)
+            self._fetching = True
+            try:
+                reply = await self.scripts.fetch(
+                    keys=self._fetch_keys,
+                    args=[self.settings.lease_ms, want, self.token, *self._fetch_limits],
+                )
+            except WORKER_RETRY_ERRORS as exc:
+                reraise_if_cancelling()  # a cancel can surface as a connection error
+                self.slots.give(want)
+                self._redis_failed("fetch", exc)
+                await backoff.sleep()
+                continue
+            finally:
+                self._fetching = False
+            backoff.reset()
+            self._redis_succeeded()
+            self.fetched_once = True
+            got = (len(reply) - 1) // 4
+            if got < want:
+                self.slots.give(want - got)
+            for i in range(1, len(reply), 4):
+                self._start_job(reply[i], reply[i + 1], int(reply[i + 2]), int(reply[i + 3]))
+            if got == 0 and not self._stopping:
+                await self._block_until_work(int(reply[0]))
+
+    async def _block_until_work(self, wait_ms: int) -> None:
+        """Block until woken, or for ``wait_ms`` (fetch's next due job or rate window)."""
+        try:
+            error = await self._idle.wait(wait_ms)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+            return
+        if error is not None:
+            self._redis_failed("wait", error)
+            await asyncio.sleep(0.2)
+
+    def _start_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> None:
+        job: Job[Any] = Job(
+            id=job_id,
+            queue=self.name,
+            data=None,
+            attempt=attempts_made + 1,
+            attempts_made=attempts_made,
+            stalls=stalls,
+            raw=raw,
+            started_at=time.time(),
+            _consumer=self,
+        )
+        task = asyncio.create_task(self._run(job))
+        self.running[job_id] = (job, task)
+
+    # --- running ---------------------------------------------------------------------------
+
+    async def _run(self, job: Job[Any]) -> None:
+        started = time.perf_counter()
+        # The per-job hooks are called inline, not through `notify` (a getattr and argument
+        # packing per call): same isolation, less cost on the hot path.
+        for obs in self.observers:
+            try:
+                obs.job_started(job)
+            except Exception:
+                observer_failed(obs, "job_started")
+        try:
+            model = self.reg.payload_model
+            job.data = model.model_validate_json(job.raw) if model else json.loads(job.raw)
+            timeout = self.config.timeout_seconds
+            if timeout is None:
+                result = await self.reg.handler(job)
+            else:
+                try:
+                    async with asyncio.timeout(timeout):
+                        result = await self.reg.handler(job)
+                except TimeoutError as exc:
+                    raise JobTimeout(f"timed out after {timeout:g} s") from exc
+        except asyncio.CancelledError:
+            self._finish(job)
+            if job.id in self._cancelling:
+                # Cancelled through the queue: cancel.lua already recorded it; not retried.
+                self._cancelling.discard(job.id)
+                task = asyncio.current_task()
+                if task is not None:
+                    task.uncancel()
+                notify(self.observers, "job_cancelled", job)
+                return
+            # Cancelled by drain(): the job is handed back, not failed.
+            raise
+        except ValidationError as exc:
+            await self._fail(job, started, f"invalid payload: {exc}", exc, retryable=False)
+        except JobTimeout as exc:
+            await self._fail(job, started, str(exc), exc, retryable=True)
+        except NonRetryableError as exc:
+            await self._fail(job, started, str(exc) or type(exc).__name__, exc, retryable=False)
+        except Exception as exc:
+            await self._fail(job, started, str(exc) or type(exc).__name__, exc, retryable=True)
+        else:
+            if isinstance(result, JobResult):
+                if not result.success:
+                    await self._fail(job, started, result.error or "failed", None, retryable=True)
+                    return
+                result = result.data
+            try:
+                encoded = "" if result is None else dumps(result)
+            except (TypeError, ValueError) as exc:
+                message = f"result is not JSON serializable: {exc}"
+                await self._fail(job, started, message, exc, retryable=False)
+                return
+            self._finish(job)
+            self.processed += 1
+            duration = time.perf_counter() - started
+            self._ack(job.id, encoded)  # first: nothing an observer does can keep it unacked
+            for obs in self.observers:
+                try:
+                    obs.job_completed(job, duration=duration, result=result)
+                except Exception:
+                    observer_failed(obs, "job_completed")
+            # And the jobs completed in this pass of the event loop as one batch, in a context
+            # of no job (call_soon would lend it the first job's).
+            self._completions.append((job, duration, result))
+            if len(self._completions) == 1:
+                self._loop.call_soon(self._notify_completed, context=self._context)
+
+    def _notify_completed(self) -> None:
+        batch, self._completions = self._completions, []
+        for obs in self.observers:
+            try:
+                obs.jobs_completed(self.name, batch)
+            except Exception:
+                observer_failed(obs, "jobs_completed")
+
+    def _finish(self, job: Job[Any]) -> None:
+        if self.running.pop(job.id, None) is not None:
+            self.slots.give(1)
+
+    async def _fail(
+        self,
+        job: Job[Any],
+        started: float,
+        message: str,
+        exc: BaseException | None,
+        *,
+        retryable: bool,
+    ) -> None:
+        self.failed += 1
+        duration = time.perf_counter() - started
+        tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
+        error_type = type(exc).__name__ if exc is not None else "JobResultFailure"
+        if should_retry(self.config.retry, attempts_made=job.attempt, retryable=retryable):
+            outcome = "retry"
+            delay = retry_delay_ms(
+                self.config.retry.backoff, attempts_made=job.attempt, random=random.random
+            )
+        else:
+            outcome = "dead" if self.config.dead_letter else "fail"
+            delay = 0
+        record = dumps(
+            {
+                "attempt": job.attempt,
+                "error": message,
+                "error_type": error_type,
+                "started_at": round(job.started_at * 1000),
+                "worker": self.token,
+            }
+        )
+        args = [job.id, self.token, outcome, delay, message, tb, record, self._events]
+        # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
+        self._unacked.add(job.id)
+        try:
+            await self._with_retry("fail", lambda: self.scripts.fail(self._fail_keys, args))
+        finally:
+            self._unacked.discard(job.id)
+            self._finish(job)
+        notify(
+            self.observers,
+            "job_failed",
+            job,
+            duration=duration,
+            error=message,
+            error_type=error_type,
+            traceback=tb,
+            outcome=outcome,
+            retry_delay_ms=delay,
+        )
+
+    async def report_progress(self, job: Job[Any], value: str) -> None:
+        # Progress is informative: a Redis hiccup must not fail the job reporting it.
+        try:
+            await self.scripts.progress(
+                keys=[self.keys.job(job.id), self.keys.events],
+                args=[self.token, value, self._events, job.id],
+            )
+        except WORKER_RETRY_ERRORS as exc:
+            reraise_if_cancelling()  # a cancel can surface as a connection error
+            self._redis_failed("progress", exc)
+
+    # --- acknowledging ---------------------------------------------------------------------
+
+    def _ack(self, job_id: str, result: str) -> None:
+        self._acks += (job_id, result)
+        self._unacked.add(job_id)
+        if self._ack_task is None:
+            self._ack_task = asyncio.create_task(self._flush_acks())
+
+    async def _flush_acks(self) -> None:
+        # One flush in flight at a time: whatever completes meanwhile rides the next batch.
+        backoff = Backoff()
+        try:
+            while self._acks:
+                batch, self._acks = self._acks, []
+                args = [self.config.keep_completed, self.token, self._events, *batch]
+                try:
+                    await self.scripts.complete(keys=self._complete_keys, args=args)
+                except WORKER_RETRY_ERRORS as exc:
+                    reraise_if_cancelling()  # a cancel can surface as a connection error
+                    self._acks[:0] = batch  # keep order; nothing is dropped
+                    self._redis_failed("complete", exc)
+                    await backoff.sleep()
+                    continue
+                backoff.reset()
+                self._unacked.difference_update(batch[0::2])
+        finally:
+            self._ack_task = None
+
+    async def _flush_acks_until(self, deadline: float) -> None:
+        while (self._acks or self._ack_task) and time.monotonic() < deadline:
+            if self._ack_task is None:
+                self._ack_task = asyncio.create_task(self._flush_acks())
+            await asyncio.wait([self._ack_task], timeout=max(0.0, deadline - time.monotonic()))
+
+    # --- Redis health ----------------------------------------------------------------------
+
+    async def _with_retry(self, operation: str, call: Any, *, attempts: int | None = None) -> Any:
+        """Retry a state change through a Redis outage (capped backoff); None = forever."""
+        backoff = Backoff()
+        tries = 0
+        while True:
+            try:
+                result = await call()
+            except WORKER_RETRY_ERRORS as exc:
+                reraise_if_cancelling()  # a cancel can surface as a connection error
+                tries += 1
+                self._redis_failed(operation, exc)
+                if attempts is not None and tries >= attempts:
+                    raise
+                await backoff.sleep()
+            else:
+                self._redis_succeeded()
+                return result
+
+    def _redis_failed(self, operation: str, exc: BaseException) -> None:
+        self.redis_ok = False
+        notify(self.observers, "redis_error", self.name, operation=operation, error=exc)
+
+    def _redis_succeeded(self) -> None:
+        if not self.redis_ok:
+            self.redis_ok = True
+            notify(self.observers, "redis_recovered", self.name)

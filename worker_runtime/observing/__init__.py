@@ -1,0 +1,1 @@
+"""What watches the workers: metrics, heartbeats, health, probes, alerts, logs, status store."""

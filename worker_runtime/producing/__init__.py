@@ -1,0 +1,1 @@
+"""The producer side: what a producer or an admin calls (enqueue, flows, events, snapshots)."""

@@ -1,0 +1,1 @@
+"""Redis plumbing: connections, reconnect backoff, the Lua scripts and an embedded server."""

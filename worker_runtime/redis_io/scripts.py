@@ -1,0 +1,59 @@
+"""Loads the Lua scripts shipped as .lua files and binds them to a Redis client."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.resources import files
+from typing import Any
+
+SCRIPT_NAMES = (
+    "enqueue",
+    "fetch",
+    "complete",
+    "fail",
+    "extend",
+    "reclaim",
+    "release",
+    "replay",
+    "purge",
+    "remove",
+    "progress",
+    "observe",
+)
+
+
+#: Scripts that only read: allowed on a replica and while Redis is out of memory.
+READ_ONLY_SCRIPTS = frozenset({"observe"})
+
+
+@cache
+def script_source(name: str) -> str:
+    """The script with Redis 7 script flags prepended.
+
+    A flagged script is refused as a whole while Redis is over ``maxmemory`` (-OOM), before it
+    runs. Without flags Redis would refuse only its first memory-using command, after earlier
+    writes (say the LPOP of a fetch) were applied: a job could vanish between two structures.
+    """
+    flags = "#!lua flags=no-writes" if name in READ_ONLY_SCRIPTS else "#!lua"
+    return f"{flags}\n" + (files("worker_runtime.redis_io.lua") / f"{name}.lua").read_text()
+
+
+class Scripts:
+    """Registered scripts (EVALSHA with a transparent reload after a Redis restart)."""
+
+    def __init__(self, redis: Any) -> None:
+        for name in SCRIPT_NAMES:
+            setattr(self, name, redis.register_script(script_source(name)))
+
+    enqueue: Any
+    fetch: Any
+    complete: Any
+    fail: Any
+    extend: Any
+    reclaim: Any
+    release: Any
+    replay: Any
+    purge: Any
+    remove: Any
+    progress: Any
+    observe: Any

@@ -1,1 +1,0 @@
-"""Alembic migrations of the status store, applied by `worker_runtime.status_store.migrate`."""
