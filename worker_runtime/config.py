@@ -13,11 +13,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker_runtime.core.backoff import RetryPolicy
 from worker_runtime.core.cron_schedule import CronJob
-from worker_runtime.core.keys import DEFAULT_PREFIX, validate_queue_name
+from worker_runtime.core.keys import DEFAULT_EVENTS_MAX_LEN, DEFAULT_PREFIX, validate_queue_name
 from worker_runtime.rate_limit import GroupRateLimit, RateLimit
-
-#: Job events kept per queue (the stream is trimmed to about this many entries).
-DEFAULT_EVENTS_MAX_LEN = 10_000
 
 
 def default_status_store_url() -> str:

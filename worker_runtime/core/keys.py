@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 
 DEFAULT_PREFIX = "shoal"
+#: Job events kept per queue (the events stream is trimmed to about this many entries).
+DEFAULT_EVENTS_MAX_LEN = 10_000
 QUEUE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 
 

@@ -10,9 +10,13 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-from worker_runtime.config import DEFAULT_EVENTS_MAX_LEN
 from worker_runtime.core.codec import JobRecord, decode_job
-from worker_runtime.core.keys import DEFAULT_PREFIX, QueueKeys, validate_queue_name
+from worker_runtime.core.keys import (
+    DEFAULT_EVENTS_MAX_LEN,
+    DEFAULT_PREFIX,
+    QueueKeys,
+    validate_queue_name,
+)
 from worker_runtime.producing.control_scripts import ControlScripts
 from worker_runtime.producing.events import wait_for_job
 from worker_runtime.producing.flows import ChildFailurePolicy, Flow, enqueue_flow

@@ -8,9 +8,13 @@ from typing import Any
 
 import redis
 
-from worker_runtime.config import DEFAULT_EVENTS_MAX_LEN
 from worker_runtime.core.codec import JobRecord, decode_job
-from worker_runtime.core.keys import DEFAULT_PREFIX, QueueKeys, validate_queue_name
+from worker_runtime.core.keys import (
+    DEFAULT_EVENTS_MAX_LEN,
+    DEFAULT_PREFIX,
+    QueueKeys,
+    validate_queue_name,
+)
 from worker_runtime.producing.queue import (
     EnqueuedJob,
     JobSpec,
