@@ -24,6 +24,7 @@ SUMMARY = re.compile(r"demo: 2,000 jobs done; workers 0 -> (\d+) -> 0 in ([\d.]+
 STEP = re.compile(r"fresh-machine: (.+) took (\d+) s")
 
 
+@pytest.mark.timeout(1800)
 def test_make_demo_and_the_unit_tier_pass_on_a_fresh_debian() -> None:
     if os.geteuid() != 0:
         if os.environ.get("CI"):
