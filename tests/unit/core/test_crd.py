@@ -70,7 +70,8 @@ def test_names_scope_subresources_and_columns() -> None:
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns["Queues"] == ".spec.queues"
     assert columns["Desired"] == ".status.desiredReplicas"
-    assert columns["Ready"] == ".status.readyReplicas"
+    assert columns["Ready"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert columns["Workers"] == ".status.readyReplicas"
     assert columns["Backlog"] == ".status.backlog"
     assert columns["Age"] == ".metadata.creationTimestamp"
 
