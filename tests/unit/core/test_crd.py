@@ -150,6 +150,9 @@ def test_every_python_rule_is_a_cel_rule_on_its_object() -> None:
         "EnvVarSource": ".spec.env[].valueFrom",
         "Toleration": ".spec.tolerations[]",
         "Resources": ".spec.resources",
+        "WorkerPoolSpec": ".spec",
+        "Volume": ".spec.volumes[]",
+        "VolumeMount": ".spec.volumeMounts[]",
     }
     expected = 0
     for cls_name, path in owners.items():
