@@ -59,4 +59,4 @@ def test_pod_fields_reach_running_pods_under_the_restricted_profile(
     assert [v.name for v in spec.volumes] == ["tmp", "settings"]
     mounts = {m.name: m.mount_path for m in spec.containers[0].volume_mounts}
     assert mounts == {"tmp": "/tmp", "settings": "/etc/settings"}
-    assert env.condition("fields", "Degraded")["status"] == "False"
+    wait(lambda: env.condition("fields", "Degraded").get("status") == "False", 10, "not Degraded")
