@@ -36,6 +36,10 @@ def test_a_quota_that_forbids_pods_shows_in_the_pools_conditions_and_events(
     assert "quota" in found["message"].removeprefix("Deployment quota: ")
     assert env.condition("quota", "Ready")["status"] == "False"
     wait(lambda: env.events("ReplicaFailure"), 10, "a Warning Event")
+    table = env.cluster.kubectl("get", "wp", "quota", "-n", env.ns).stdout.split("\n")
+    header, row = table[0].split(), table[1].split()
+    assert header[:4] == ["NAME", "QUEUES", "READY", "WORKERS"]
+    assert row[2] == "False"  # the Ready printer column is the Ready condition
 
     env.core.delete_namespaced_resource_quota("no-pods", env.ns)
     wait(lambda: env.condition("quota", "Degraded").get("status") == "False", 60,
