@@ -61,3 +61,16 @@ def test_an_invalid_spec_sets_observed_generation(env: Env, redis_url: str, wait
     for c in found["conditions"]:
         assert c["observedGeneration"] == 2, c
     assert "spec.image" in degraded(env, "gen")["message"]
+
+
+def test_a_pod_security_rejection_shows_in_the_pools_conditions(
+    env: Env, redis_url: str, wait: Wait
+) -> None:
+    env.start_operator(redis_url)
+    # The namespace enforces the restricted profile: root pods are refused at creation.
+    env.create_pool("root", replicas=1, scaling={"mode": "Manual"},
+                    podSecurityContext={"runAsUser": 0, "runAsNonRoot": False})  # fmt: skip
+    found = wait(lambda: degraded(env, "root").get("reason") == "ReplicaFailure"
+                 and degraded(env, "root"), 30, "Degraded=True ReplicaFailure")  # fmt: skip
+    assert "violates PodSecurity" in found["message"]
+    assert env.pods("root") == []
