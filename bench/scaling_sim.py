@@ -37,7 +37,7 @@ from pathlib import Path
 import traces
 from traces import Trace
 
-from worker_runtime.core.autoscaler import decide
+from worker_runtime.core.autoscaler import decide, record_scale
 from worker_runtime.core.observations import History, Observations, QueueObservation, WorkerLoad
 from worker_runtime.core.spec import WorkerPoolSpec
 
@@ -231,8 +231,11 @@ def shoal_policy(drain_seconds: int = 30) -> Callable[[Cluster, float], None]:
             ),
         )
         decision = decide(spec, obs, state["history"], now)
-        state["history"] = decision.history
+        before = obs.current_replicas
         cluster.scale(decision.replicas, now)
+        state["history"] = record_scale(
+            decision.history, at=now, before=before, after=decision.replicas
+        )
 
     return tick
 

@@ -16,12 +16,48 @@ from shoal_operator.render import selector_string
 
 
 @dataclass(frozen=True, slots=True)
+class DeploymentFailure:
+    """Why the Deployment cannot make its pods: a ReplicaFailure or ProgressDeadlineExceeded."""
+
+    reason: str  # ReplicaFailure | ProgressDeadlineExceeded
+    message: str  # the controller's, e.g. pods "x" is forbidden: exceeded quota: ...
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """The worker Deployment as last seen."""
 
     spec_replicas: int
     replicas: int  # pods that exist
     ready_replicas: int
+    failure: DeploymentFailure | None = None
+
+
+def deployment_failure(conditions: Sequence[Any]) -> DeploymentFailure | None:
+    """The failure a Deployment's status.conditions report, if any (quota, PodSecurity, ...)."""
+    found = {c.get("type"): c for c in conditions if isinstance(c, Mapping)}
+    replica = found.get("ReplicaFailure")
+    if replica is not None and replica.get("status") == "True":
+        return DeploymentFailure("ReplicaFailure", str(replica.get("message") or "FailedCreate"))
+    progressing = found.get("Progressing")
+    if progressing is not None and progressing.get("reason") == "ProgressDeadlineExceeded":
+        message = str(progressing.get("message") or "progress deadline exceeded")
+        return DeploymentFailure("ProgressDeadlineExceeded", message)
+    return None
+
+
+def deployment_problem(name: str, failure: DeploymentFailure) -> Problem:
+    return Problem(failure.reason, f"Deployment {name}: {failure.message}")
+
+
+def ignored_replicas_message(replicas: int | None) -> str | None:
+    """What to tell about spec.replicas set in Auto mode, where nothing reads it."""
+    if replicas is None:
+        return None
+    return (
+        f"spec.replicas {replicas} is ignored in Auto mode (kubectl scale and HPAs write it):"
+        " set scaling.mode: Manual to use it, or remove it"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +83,7 @@ class StatusFacts:
     last_scale_time: datetime | None = None
     last_scale_reason: str | None = None
     problems: tuple[Problem, ...] = ()
+    ignored_replicas: int | None = None  # spec.replicas of an Auto pool (kubectl scale, an HPA)
 
 
 def iso(when: datetime) -> str:
@@ -74,6 +111,15 @@ def _ready(f: StatusFacts) -> tuple[str, str, str]:
 
 
 def _scaling(f: StatusFacts) -> tuple[str, str, str]:
+    status, reason, message = _scaling_state(f)
+    ignored = ignored_replicas_message(f.ignored_replicas)
+    if ignored is None:
+        return status, reason, message
+    # A scale write nobody reads must not pass silently: say so, whatever else is going on.
+    return status, reason if status == "True" else "ReplicasIgnored", f"{message}; {ignored}"
+
+
+def _scaling_state(f: StatusFacts) -> tuple[str, str, str]:
     w = f.workload
     if w is None:
         return "False", "DeploymentMissing", f"Deployment {f.name} does not exist yet"

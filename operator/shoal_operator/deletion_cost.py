@@ -3,12 +3,14 @@
 The ReplicaSet controller removes pods with the lowest ``controller.kubernetes.io/pod-deletion-
 cost`` first (after unscheduled, pending and not-ready ones). Before lowering replicas the
 operator sets it from each pod's heartbeat: pods without a heartbeat (starting, or gone quiet)
-cost least, idle pods next, busy pods by the jobs they run. And it never lowers replicas below
-the number of busy pods: a busy worker would drain on SIGTERM, but only idle ones need to go.
+cost least, idle pods next, busy pods by the jobs they run. And it holds replicas at the number
+of busy pods for a while (at most the pods' grace period): a removed busy worker drains on
+SIGTERM anyway, but while the hold lasts its jobs may finish and it may go idle.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from worker_runtime.core.observations import WorkerLoad
@@ -43,9 +45,21 @@ def busy_pods(pods: Iterable[str], loads: Sequence[WorkerLoad]) -> int:
     return sum(1 for n in pod_loads(pods, loads).values() if n)
 
 
-def safe_target(*, current: int, target: int, busy: int) -> int:
-    """Scale-down never below the busy pods (or the current size, whichever is lower)."""
-    if target >= current:
+def safe_target(
+    *,
+    current: int,
+    target: int,
+    busy: int,
+    held_seconds: float = 0.0,
+    max_hold_seconds: float = math.inf,
+) -> int:
+    """Scale-down not below the busy pods (nor above the current size), for a bounded time.
+
+    Under steady load with jobs spread over every pod, every pod stays busy: an unbounded hold
+    would keep a pool at its peak forever. After ``max_hold_seconds`` (as long as a drain takes:
+    the pods' grace period) the scale-down goes ahead and the removed pods drain on SIGTERM.
+    """
+    if target >= current or held_seconds >= max_hold_seconds:
         return target
     return max(target, min(busy, current))
 

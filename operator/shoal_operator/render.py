@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker_runtime.core.spec import WorkerPool, WorkerPoolSpec
+from worker_runtime.core.spec import PodSecurityContext, WorkerPool, WorkerPoolSpec
 from worker_runtime.core.worker_env import redis_url_of, termination_grace_seconds, worker_env
 
 FIELD_MANAGER = "shoal-operator"
@@ -123,17 +123,33 @@ def container(
     if spec.resources is not None:
         resources = spec.resources.model_dump(mode="json", by_alias=True, exclude_none=True)
         body["resources"] = {k: v for k, v in resources.items() if v}
+    psc = spec.pod_security_context or PodSecurityContext()
     body["securityContext"] = {
-        "runAsNonRoot": True,
-        "runAsUser": WORKER_UID,
-        "runAsGroup": WORKER_UID,
+        "runAsNonRoot": psc.run_as_non_root is not False,
+        "runAsUser": WORKER_UID if psc.run_as_user is None else psc.run_as_user,
+        "runAsGroup": WORKER_UID if psc.run_as_group is None else psc.run_as_group,
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
-    body["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    mounts = [
+        m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in spec.volume_mounts
+    ]
+    body["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}, *mounts]
     return body
+
+
+def _pod_security_context(spec: WorkerPoolSpec) -> dict[str, Any]:
+    """Restricted by default (non-root, uid/gid 10001); spec.podSecurityContext overrides."""
+    psc = spec.pod_security_context or PodSecurityContext()
+    context: dict[str, Any] = {
+        "runAsNonRoot": psc.run_as_non_root is not False,
+        "fsGroup": WORKER_UID if psc.fs_group is None else psc.fs_group,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    extra = psc.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    return {**extra, **context}
 
 
 def pod_template(
@@ -149,12 +165,11 @@ def pod_template(
         # Workers talk to Redis, never to the Kubernetes API.
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": termination_grace_seconds(spec),
-        "securityContext": {
-            "runAsNonRoot": True,
-            "fsGroup": WORKER_UID,
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
-        "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}}],
+        "securityContext": _pod_security_context(spec),
+        "volumes": [
+            {"name": "tmp", "emptyDir": {"sizeLimit": TMP_SIZE_LIMIT}},
+            *(v.model_dump(mode="json", by_alias=True, exclude_none=True) for v in spec.volumes),
+        ],
     }
     if spec.service_account_name:
         pod["serviceAccountName"] = spec.service_account_name
@@ -166,7 +181,17 @@ def pod_template(
         ]
     if spec.image_pull_secrets:
         pod["imagePullSecrets"] = [{"name": s.name} for s in spec.image_pull_secrets]
-    return {"metadata": {"labels": pool_labels(pool.metadata.name)}, "spec": pod}
+    if spec.priority_class_name:
+        pod["priorityClassName"] = spec.priority_class_name
+    if spec.affinity:
+        pod["affinity"] = dict(spec.affinity)
+    if spec.topology_spread_constraints:
+        pod["topologySpreadConstraints"] = [dict(c) for c in spec.topology_spread_constraints]
+    # Shoal's labels win: the selector and the PodMonitor depend on them.
+    metadata: dict[str, Any] = {"labels": {**spec.pod_labels, **pool_labels(pool.metadata.name)}}
+    if spec.pod_annotations:
+        metadata["annotations"] = dict(spec.pod_annotations)
+    return {"metadata": metadata, "spec": pod}
 
 
 def render_deployment(

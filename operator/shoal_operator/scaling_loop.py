@@ -18,7 +18,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from shoal_operator.conditions import Problem, StatusFacts, pool_status, status_patch
+from shoal_operator.conditions import (
+    Problem,
+    StatusFacts,
+    deployment_problem,
+    ignored_replicas_message,
+    pool_status,
+    status_patch,
+)
 from shoal_operator.deletion_cost import busy_pods, cost_changes, deletion_costs, safe_target
 from shoal_operator.events import EventRecorder
 from shoal_operator.kube import ApiError, KubeApi, deployment_path, pods_path
@@ -34,8 +41,9 @@ from shoal_operator.render import (
 from shoal_operator.settings import OperatorSettings
 from shoal_operator.state import PoolState, Registry, workload_of
 from shoal_operator.telemetry import Telemetry, logger
-from worker_runtime.core.autoscaler import decide
+from worker_runtime.core.autoscaler import decide, record_scale
 from worker_runtime.core.observations import History, Observations, Recommendation
+from worker_runtime.core.worker_env import termination_grace_seconds
 from worker_runtime.observing.pool_observer import PoolQuery, observe_pools
 
 log = logger("shoal.operator.scaling")
@@ -71,6 +79,12 @@ def _first_reconcile_pending(state: PoolState) -> bool:
         and state.reconcile_error is None
         and state.workload is None
     )
+
+
+def _ignored_replicas(state: PoolState) -> int | None:
+    """spec.replicas of a pool in Auto mode (written by kubectl scale or an HPA): unused."""
+    spec = state.pool.spec if state.pool else None
+    return spec.replicas if spec is not None and spec.scaling.mode == "Auto" else None
 
 
 def seeded_history(current: int, now: float) -> History:
@@ -126,6 +140,7 @@ class ScalingLoop:
         pools = [s for s in self._registry if not s.deleting]
         self._telemetry.pools.set(len(pools))
         groups: dict[str, tuple[RedisTarget, list[PoolState]]] = {}
+        unread: dict[tuple[str, str], Observations] = {}
         for state in pools:
             state.secret_error = None
             if state.pool is None or state.workload is None:
@@ -134,13 +149,17 @@ class ScalingLoop:
                 target = await self._redis.target(state.namespace, state.pool.spec)
             except RedisConfigError as exc:
                 state.secret_error = str(exc)
+                # Still decided (Manual mode needs no Redis); Auto holds on the failed read.
+                unread[state.key] = Observations.failed(
+                    current_replicas=state.workload.spec_replicas, error=str(exc)
+                )
                 continue
             groups.setdefault(target.url, (target, []))[1].append(state)
         await self._redis.retain(set(groups))
         observed = await asyncio.gather(
             *(self._observe(t, members) for t, members in groups.values())
         )
-        results = {key: obs for part in observed for key, obs in part.items()}
+        results = {key: obs for part in observed for key, obs in part.items()} | unread
         busy = [
             s
             for s in pools
@@ -215,11 +234,14 @@ class ScalingLoop:
         state.history, state.decision = decision.history, decision
         if obs.error is None:
             state.observation = obs
-        self._events.report(state, kind="redis", reason="RedisUnavailable", message=obs.error,
-                            resolved="RedisAvailable")  # fmt: skip
+        if state.secret_error is None:  # else RedisConfigInvalid already says why
+            self._events.report(state, kind="redis", reason="RedisUnavailable",
+                                message=obs.error, resolved="RedisAvailable")  # fmt: skip
         target, reason = decision.replicas, decision.reason
         if target < current:
-            target, reason = await self._protect_busy_pods(state, obs, target, reason)
+            target, reason = await self._protect_busy_pods(state, obs, target, reason, now=now)
+        else:
+            state.busy_hold_since = None
         labels = (state.namespace, state.name)
         state.desired = target
         self._telemetry.desired.labels(*labels).set(target)
@@ -231,6 +253,8 @@ class ScalingLoop:
             deployment_path(ns, name), replicas_patch(name, ns, target),
             manager=SCALER_FIELD_MANAGER,
         )  # fmt: skip
+        # Only now, applied: a held or failed change must not count against the rate policies.
+        state.history = record_scale(state.history, at=now, before=current, after=target)
         self._registry.set_workload(state.key, workload_of(applied))
         self._telemetry.replicas.labels(*labels).set(target)
         direction = "up" if target > current else "down"
@@ -243,18 +267,33 @@ class ScalingLoop:
         log.info("scaled", namespace=ns, pool=name, before=current, after=target, reason=reason)
 
     async def _protect_busy_pods(
-        self, state: PoolState, obs: Observations, target: int, reason: str
+        self, state: PoolState, obs: Observations, target: int, reason: str, *, now: float
     ) -> tuple[int, str]:
-        """Before shrinking: idle pods cheapest to delete, and never below the busy ones."""
+        """Before shrinking: idle pods cheapest to delete; busy ones held for a bounded time.
+
+        In Auto mode the busy pods hold the size for at most as long as their drain would take
+        (the pods' grace period); Manual mode is applied at once (the pods drain on SIGTERM).
+        """
+        assert state.pool is not None
         ns, name = state.key
         current = state.workload.spec_replicas if state.workload else target
         pods = await self._api.list(pods_path(ns), label_selector=selector_string(name))
         live = [p for p in pods if not p.get("metadata", {}).get("deletionTimestamp")]
         names = [p["metadata"]["name"] for p in live]
         busy = busy_pods(names, obs.workers)
-        safe = safe_target(current=current, target=target, busy=busy)
+        spec = state.pool.spec
+        max_hold = 0.0 if spec.scaling.mode == "Manual" else termination_grace_seconds(spec)
+        if state.busy_hold_since is None:
+            state.busy_hold_since = now
+        held = now - state.busy_hold_since
+        safe = safe_target(current=current, target=target, busy=busy, held_seconds=held,
+                           max_hold_seconds=max_hold)  # fmt: skip
         if safe != target:
-            reason = f"{reason}; {busy} busy workers hold {safe}"
+            reason = f"{reason}; {busy} busy workers hold {safe} (at most {max_hold:.0f} s)"
+        else:
+            state.busy_hold_since = None  # the next hold starts afresh
+            if min(busy, current) > target and max_hold:
+                reason = f"{reason}; {busy} busy workers held {held:.0f} s, now drain"
         if safe < current:
             annotations = {
                 p["metadata"]["name"]: (p["metadata"].get("annotations") or {}).get(
@@ -272,8 +311,16 @@ class ScalingLoop:
             ("spec", "InvalidSpec", "SpecValid", state.spec_error),
             ("reconcile", "ReconcileFailed", "Reconciled", state.reconcile_error),
             ("config", "RedisConfigInvalid", "RedisConfigValid", state.secret_error),
-        ):
+            ("replicas", "ReplicasIgnored", "ReplicasIgnoredNoMore",
+             ignored_replicas_message(_ignored_replicas(state))),
+        ):  # fmt: skip
             self._events.report(state, kind=kind, reason=reason, message=message, resolved=resolved)
+        failure = state.workload.failure if state.workload else None
+        problem = deployment_problem(state.name, failure) if failure else None
+        self._events.report(state, kind="deployment",
+                            reason=problem.reason if problem else "DeploymentFailed",
+                            message=problem.message if problem else None,
+                            resolved="DeploymentRecovered")  # fmt: skip
 
     async def _set_cost(self, namespace: str, pod: str, cost: str) -> None:
         patch = {"metadata": {"annotations": {DELETION_COST_ANNOTATION: cost}}}
@@ -296,13 +343,20 @@ class ScalingLoop:
             problems.append(Problem("ReconcileFailed", state.reconcile_error))
         if state.secret_error is not None:
             problems.append(Problem("RedisConfigInvalid", state.secret_error))
-        if obs is not None and obs.error is not None:
+        elif obs is not None and obs.error is not None:
             problems.append(Problem("RedisUnavailable", obs.error))
+        failure = state.workload.failure if state.workload else None
+        if failure is not None:
+            problems.append(deployment_problem(state.name, failure))
         seen, decision = state.observation, state.decision
         spec = state.pool.spec if state.pool else None
+        # An invalid spec was observed too (and found invalid): its generation is the one the
+        # conditions describe, though no child was reconciled for it.
+        generation = state.generation if state.spec_error else state.reconciled_generation
         return StatusFacts(
             name=state.name,
-            observed_generation=state.reconciled_generation,
+            observed_generation=generation,
+            ignored_replicas=_ignored_replicas(state),
             workload=state.workload,
             mode=spec.scaling.mode if spec else "Auto",
             max_replicas=spec.scaling.max_replicas if spec else 1,

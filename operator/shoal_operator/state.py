@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shoal_operator.conditions import Workload
+from shoal_operator.conditions import Workload, deployment_failure
 from worker_runtime.core.autoscaler import Decision
 from worker_runtime.core.observations import History, Observations
 from worker_runtime.core.spec import ManifestError, WorkerPool, load_workerpool
@@ -45,6 +45,7 @@ class PoolState:
     observation: Observations | None = None
     decision: Decision | None = None
     desired: int | None = None  # replicas last decided (the decision, busy pods protected)
+    busy_hold_since: float | None = None  # since when busy pods hold a scale-down (monotonic)
     last_obs: Observations | None = None  # the previous tick's observations, as read
     #: something other than Redis changed (spec, Deployment, reconcile): status must be redone
     touched: bool = True
@@ -147,4 +148,5 @@ def workload_of(deployment: Mapping[str, Any]) -> Workload:
         spec_replicas=int(spec.get("replicas", 1)),
         replicas=int(status.get("replicas", 0)),
         ready_replicas=int(status.get("readyReplicas", 0)),
+        failure=deployment_failure(status.get("conditions") or ()),
     )

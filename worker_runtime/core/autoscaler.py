@@ -12,7 +12,11 @@ Then, as in the HPA: scale up to the lowest recommendation of the up window (def
 at once), down to the highest of the down window, within the rate policies, clamped to
 [minReplicas, maxReplicas]. Zero is special: a pool goes there only after cooldownSeconds with
 nothing waiting, running or arriving, and wakes when backlog >= activationBacklog. When the
-observations failed, the current size holds. See docs/autoscaling.md.
+observations failed, the current size holds (Auto mode; Manual needs no observations).
+
+The decision is a proposal: the driver may apply less (busy pods) or fail to apply it, so it
+records what it did apply with ``record_scale``; rate policies count those events only.
+See docs/autoscaling.md.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from worker_runtime.core.spec import ScalingRules, WorkerPoolSpec
 
 TARGET_UTILISATION = 0.8  # headroom so arrivals do not queue behind fully busy workers
 DEFAULT_JOB_SECONDS = 1.0  # duration assumed until the first attempts finish
+MAX_POLICY_PERIOD_SECONDS = 1800  # the longest periodSeconds: older scale events never count
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,26 +50,26 @@ class Decision:
 def decide(spec: WorkerPoolSpec, obs: Observations, history: History, now: float) -> Decision:
     """The replicas ``spec``'s pool should have at ``now`` (seconds, any monotonic origin)."""
     current = obs.current_replicas
+    scaling = spec.scaling
+    if scaling.mode == "Manual":
+        # Before the error check: Manual needs no observations, so it works while Redis is down.
+        target = spec.manual_replicas()
+        if obs.error is None:
+            history = _observed(history, obs, now)  # keep the rates warm for a switch to Auto
+        return Decision(target, f"Manual mode: spec.replicas -> {target}", history, target)
     if obs.error is not None:
         reason = f"observation failed ({_one_line(obs.error)}); holding {current}"
         return Decision(current, reason, history, current)
 
-    rates = tuple(update_rates(history.rates(q.queue), q, now) for q in obs.queues)
-    busy = obs.backlog > 0 or obs.in_flight > 0 or any(r.arrived_since_last > 0 for r in rates)
-    idle_since = None if busy else (history.idle_since if history.idle_since is not None else now)
-    history = replace(history, queues=rates, idle_since=idle_since)
-    scaling = spec.scaling
-
-    if scaling.mode == "Manual":
-        target = spec.manual_replicas()
-        return Decision(target, f"Manual mode: spec.replicas -> {target}", history, target)
+    history = _observed(history, obs, now)
+    rates, idle_since = history.queues, history.idle_since
 
     wanted, facts = _recommend(spec, obs, rates, now)
     notes: list[str] = []
     asleep = current == 0 and scaling.min_replicas == 0
     if asleep and obs.in_flight == 0 and obs.backlog < scaling.activation_backlog:
         reason = f"asleep: backlog {obs.backlog} < activation {scaling.activation_backlog} -> 0"
-        return _final(spec, history, now, current, 0, reason, wanted)
+        return _final(spec, history, now, 0, reason, wanted)
     if (
         scaling.min_replicas == 0
         and idle_since is not None
@@ -72,7 +77,7 @@ def decide(spec: WorkerPoolSpec, obs: Observations, history: History, now: float
     ):
         idle = now - idle_since
         reason = f"idle {idle:.0f} s >= cooldown {scaling.cooldown_seconds} s -> 0"
-        return _final(spec, history, now, current, 0, reason, wanted)
+        return _final(spec, history, now, 0, reason, wanted)
     if wanted < 1 and scaling.min_replicas == 0:
         wanted = 1  # idle, but not for cooldownSeconds yet: keep one worker
         notes.append("waiting out the cooldown")
@@ -93,7 +98,27 @@ def decide(spec: WorkerPoolSpec, obs: Observations, history: History, now: float
     limited = min(max(limited, scaling.min_replicas), scaling.max_replicas)
     reason = ", ".join([facts, *notes]) + f" -> {limited}"
     history = replace(history, recommendations=recommendations)
-    return _final(spec, history, now, current, limited, reason, wanted, recorded=True)
+    return _final(spec, history, now, limited, reason, wanted, recorded=True)
+
+
+def record_scale(history: History, *, at: float, before: int, after: int) -> History:
+    """``history`` with a change of replicas the driver applied (rate policies count these).
+
+    Only what was applied: a decision held back (busy pods) or a write that failed must not
+    use up a ``scaleUp``/``scaleDown`` policy's allowance.
+    """
+    if before == after:
+        return history
+    events = tuple(e for e in history.events if e.at > at - MAX_POLICY_PERIOD_SECONDS)
+    return replace(history, events=(*events, ScaleEvent(at, before, after)))
+
+
+def _observed(history: History, obs: Observations, now: float) -> History:
+    """History with one more (successful) observation: smoothed rates and the idle clock."""
+    rates = tuple(update_rates(history.rates(q.queue), q, now) for q in obs.queues)
+    busy = obs.backlog > 0 or obs.in_flight > 0 or any(r.arrived_since_last > 0 for r in rates)
+    idle_since = None if busy else (history.idle_since if history.idle_since is not None else now)
+    return replace(history, queues=rates, idle_since=idle_since)
 
 
 def scaling_window(spec: WorkerPoolSpec) -> float:
@@ -210,17 +235,13 @@ def _final(
     spec: WorkerPoolSpec,
     history: History,
     now: float,
-    current: int,
     replicas: int,
     reason: str,
     wanted: int,
     *,
     recorded: bool = False,
 ) -> Decision:
-    events = history.events
-    if replicas != current:
-        events = (*events, ScaleEvent(now, current, replicas))
-    events = tuple(e for e in events if e.at > now - 1800)  # the longest policy period
+    events = tuple(e for e in history.events if e.at > now - MAX_POLICY_PERIOD_SECONDS)
     recs = history.recommendations
     if not recorded:
         recs = _remember(recs, now, replicas, scaling_window(spec))

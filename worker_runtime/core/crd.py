@@ -138,8 +138,10 @@ def _printer_columns() -> list[dict[str, Any]]:
     return [
         column("Queues", "string", ".spec.queues"),
         column("Mode", "string", ".spec.scaling.mode", priority=1),
+        # The Ready condition, as `kubectl get` shows for Deployments' peers (True/False).
+        column("Ready", "string", '.status.conditions[?(@.type=="Ready")].status'),
+        column("Workers", "integer", ".status.readyReplicas", description="Ready worker pods."),
         column("Desired", "integer", ".status.desiredReplicas"),
-        column("Ready", "integer", ".status.readyReplicas"),
         column("Backlog", "integer", ".status.backlog"),
         column("In-flight", "integer", ".status.inFlight", priority=1),
         column("Reason", "string", ".status.lastScaleReason", priority=1),

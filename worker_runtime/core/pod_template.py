@@ -1,4 +1,5 @@
-"""The pod-template parts of a WorkerPool spec: env vars, tolerations, resources, pull secrets.
+"""The pod-template parts of a WorkerPool spec: env, tolerations, resources, pull secrets, volumes,
+security context.
 
 Each mirrors its Kubernetes counterpart (EnvVar, Toleration, ResourceRequirements, ...) with the
 API server's bounds, plus the cross-field rules the API server would otherwise enforce late.
@@ -6,15 +7,17 @@ API server's bounds, plus the cross-field rules the API server would otherwise e
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, WithJsonSchema
 
 from worker_runtime.core.spec_rules import (
+    DNS_LABEL,
     DNS_SUBDOMAIN,
     ENV_NAME,
     Quantity,
     Rule,
+    _cel_rules,
     _Spec,
     parse_quantity,
 )
@@ -143,3 +146,73 @@ class LocalObjectReference(_Spec):
     """An object in the pool's namespace, by name."""
 
     name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Object name.")
+
+
+class PodSecurityContext(_Spec):
+    """Overrides of the worker pods' security context (default: uid/gid/fsGroup 10001, non-root).
+
+    For images whose user is not Shoal's 10001, or clusters that assign uids (OpenShift).
+    """
+
+    run_as_user: int | None = Field(None, ge=0, le=2**31 - 1, description="Default 10001.")
+    run_as_group: int | None = Field(None, ge=0, le=2**31 - 1, description="Default 10001.")
+    fs_group: int | None = Field(None, ge=0, le=2**31 - 1, description="Default 10001.")
+    run_as_non_root: bool | None = Field(None, description="Default true.")
+    supplemental_groups: list[int] = Field(
+        default_factory=list, max_length=32, description="Extra groups of the worker process."
+    )
+    fs_group_change_policy: Literal["Always", "OnRootMismatch"] | None = Field(
+        None, description="When volume ownership is changed to fsGroup."
+    )
+
+
+def _open_object(schema: dict[str, Any], cls: type[Any]) -> None:
+    # Kubernetes' own type, validated by the API server when the Deployment is applied (a
+    # refusal shows as ReconcileFailed with its message): kept whole, not pruned.
+    _cel_rules(schema, cls)
+    schema.pop("additionalProperties", None)
+    schema["x-kubernetes-preserve-unknown-fields"] = True
+
+
+class Volume(_Spec):
+    """A pod volume, as in a pod spec (configMap, secret, emptyDir, persistentVolumeClaim, ...)."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra=_open_object)
+
+    name: str = Field(max_length=63, pattern=DNS_LABEL, description="Volume name; not tmp.")
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "name",
+            "tmp is the workers' own /tmp emptyDir",
+            "self.name != 'tmp'",
+            lambda s: s.name != "tmp",
+        ),
+    )
+
+
+class VolumeMount(_Spec):
+    """Where a volume appears in the worker container."""
+
+    name: str = Field(max_length=63, pattern=DNS_LABEL, description="A volume of spec.volumes.")
+    mount_path: str = Field(
+        min_length=1, max_length=1024, pattern=r"^/", description="Absolute path; not /tmp."
+    )
+    read_only: bool | None = Field(None, description="Mount read-only.")
+    sub_path: str | None = Field(None, max_length=1024, description="A path inside the volume.")
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "mountPath",
+            "/tmp is the workers' own emptyDir",
+            "self.mountPath != '/tmp' && self.mountPath != '/tmp/'",
+            lambda s: s.mount_path.rstrip("/") != "/tmp",
+        ),
+    )
+
+
+#: Kubernetes objects kept whole (Affinity, TopologySpreadConstraint): the API server checks them.
+OpenObject = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "x-kubernetes-preserve-unknown-fields": True}),
+]

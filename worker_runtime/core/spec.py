@@ -24,8 +24,12 @@ from worker_runtime.core.pod_template import EnvVarSource as EnvVarSource
 from worker_runtime.core.pod_template import FieldRef as FieldRef
 from worker_runtime.core.pod_template import KeyRef as KeyRef
 from worker_runtime.core.pod_template import LocalObjectReference as LocalObjectReference
+from worker_runtime.core.pod_template import OpenObject as OpenObject
+from worker_runtime.core.pod_template import PodSecurityContext as PodSecurityContext
 from worker_runtime.core.pod_template import Resources as Resources
 from worker_runtime.core.pod_template import Toleration as Toleration
+from worker_runtime.core.pod_template import Volume as Volume
+from worker_runtime.core.pod_template import VolumeMount as VolumeMount
 from worker_runtime.core.spec_rules import APP_REF as APP_REF
 from worker_runtime.core.spec_rules import DNS_LABEL as DNS_LABEL
 from worker_runtime.core.spec_rules import DNS_SUBDOMAIN as DNS_SUBDOMAIN
@@ -277,6 +281,39 @@ class WorkerPoolSpec(_Spec):
     )
     image_pull_secrets: list[LocalObjectReference] = Field(
         default_factory=list, max_length=16, description="Secrets for a private registry."
+    )
+    pod_security_context: PodSecurityContext | None = Field(
+        None, description="Overrides of the pods' security context (uid, gid, fsGroup, ...)."
+    )
+    affinity: OpenObject | None = Field(None, description="The pods' affinity, as in a pod spec.")
+    topology_spread_constraints: list[OpenObject] = Field(
+        default_factory=list, max_length=16, description="As in a pod spec."
+    )
+    priority_class_name: str = Field(
+        "", max_length=253, pattern=f"^$|{DNS_SUBDOMAIN}", description="The pods' PriorityClass."
+    )
+    pod_annotations: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Extra annotations of the pods."
+    )
+    pod_labels: dict[str, str] = Field(
+        default_factory=dict, max_length=64, description="Extra labels; Shoal's own win."
+    )
+    volumes: Annotated[list[Volume], _no_duplicates(lambda v: v.name)] = Field(
+        default_factory=list, max_length=64, description="Pod volumes, as in a pod spec.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )  # fmt: skip
+    volume_mounts: list[VolumeMount] = Field(
+        default_factory=list, max_length=64, description="Mounts in the worker container."
+    )
+
+    rules: ClassVar[tuple[Rule, ...]] = (
+        Rule(
+            "volumeMounts",
+            "each mount must name a volume of spec.volumes",
+            "!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes)"
+            " && self.volumes.exists(v, v.name == m.name))",
+            lambda s: {m.name for m in s.volume_mounts} <= {v.name for v in s.volumes},
+        ),
     )
 
     def per_replica_capacity(self) -> int:

@@ -46,19 +46,30 @@ app.kubernetes.io/component: operator
 {{/* Standard labels on every object of the release. */}}
 {{- define "shoal.labels" -}}
 {{ include "shoal.selectorLabels" . }}
-app.kubernetes.io/version: {{ include "shoal.imageTag" . | trunc 63 | trimSuffix "-" | quote }}
+app.kubernetes.io/version: {{ include "shoal.version" . | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: shoal
 helm.sh/chart: {{ include "shoal.chart" . }}
 {{- end }}
 
-{{/* The image tag: image.tag, else the chart's appVersion. */}}
+{{/* The image tag: image.tag, else the chart's appVersion. May be TAG@sha256:... or @sha256:... */}}
 {{- define "shoal.imageTag" -}}
 {{- .Values.image.tag | default .Chart.AppVersion }}
 {{- end }}
 
+{{/* The version label: the tag without its digest (a label value cannot hold "@" or ":"). */}}
+{{- define "shoal.version" -}}
+{{- splitList "@" (include "shoal.imageTag" .) | first | default .Chart.AppVersion }}
+{{- end }}
+
+{{/* repository:tag, repository:tag@digest, or repository@digest for a digest-only tag. */}}
 {{- define "shoal.image" -}}
-{{- printf "%s:%s" .Values.image.repository (include "shoal.imageTag" .) }}
+{{- $tag := include "shoal.imageTag" . }}
+{{- if hasPrefix "@" $tag }}
+{{- printf "%s%s" .Values.image.repository $tag }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
 {{- end }}
 
 {{- define "shoal.serviceAccountName" -}}

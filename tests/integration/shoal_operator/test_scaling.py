@@ -15,10 +15,8 @@ import pytest
 
 from tests.harness.redis_server import RedisServer
 from tests.integration.shoal_operator.conftest import REPO, Env
-from worker_runtime.core.keys import DEFAULT_PREFIX
-from worker_runtime.observing.heartbeat import WorkerInfo, write_record
+from tests.integration.shoal_operator.heartbeats import write_heartbeats
 from worker_runtime.producing.queue import JobSpec, Queue
-from worker_runtime.redis_io.connection import connect
 
 pytestmark = [pytest.mark.k8s, pytest.mark.integration]
 
@@ -144,19 +142,7 @@ def test_scale_down_removes_idle_pods_and_never_a_busy_one(
     names = sorted(p.metadata.name for p in pods)
     busy = names[:2]
 
-    async def heartbeats() -> None:
-        client = connect(redis_url)
-        now = int(time.time() * 1000)
-        for pod in names:
-            load = 1 if pod in busy else 0
-            info = WorkerInfo(id=f"w-{pod}", pod=pod, host=pod, pid=1, version="test",
-                              queues=["pick"], in_flight={"pick": load}, capacity={"pick": 5},
-                              max_jobs=50, processed=0, failed=0, started_at=now,
-                              last_heartbeat=now, interval_ms=5000, draining=False)  # fmt: skip
-            await write_record(client, info, prefix=DEFAULT_PREFIX, ttl_seconds=300)
-        await client.aclose()
-
-    asyncio.run(heartbeats())
+    write_heartbeats(redis_url, "pick", {pod: 1 if pod in busy else 0 for pod in names})
     worker = drain_worker(redis_url, "pick")
     try:
         wait(lambda: env.status("pick").get("backlog") == 0, 30, "backlog drained")

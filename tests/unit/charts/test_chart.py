@@ -225,6 +225,27 @@ def test_image_tag_defaults_to_app_version(helm: Path) -> None:
     assert container["imagePullPolicy"] == "Never"
 
 
+DIGEST = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    ("tag", "image", "version"),
+    [
+        (f"@{DIGEST}", f"registry.example/shoal@{DIGEST}", None),  # digest only
+        (f"1.4@{DIGEST}", f"registry.example/shoal:1.4@{DIGEST}", "1.4"),
+    ],
+)
+def test_image_tag_with_a_digest_renders_a_pullable_reference(
+    helm: Path, tag: str, image: str, version: str | None
+) -> None:
+    docs = render(helm, "image.repository=registry.example/shoal", f"image.tag={tag}")
+    assert operator_container(docs)["image"] == image
+    app_version = yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"]
+    for doc in docs:  # a label value holds no "@" or ":"
+        labels = doc["metadata"].get("labels") or {}
+        assert labels["app.kubernetes.io/version"] == (version or app_version), doc["kind"]
+
+
 def test_redis_url_and_password_by_secret_reference(helm: Path) -> None:
     env = env_of(render(helm))
     assert "REDIS_URL" not in env

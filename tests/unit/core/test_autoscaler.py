@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from worker_runtime.core.autoscaler import Decision, decide
+from worker_runtime.core.autoscaler import Decision, decide, record_scale
 from worker_runtime.core.observations import (
     History,
     Observations,
@@ -75,7 +75,10 @@ class Driver:
             workers=workers,
         )
         decision = decide(self.spec, obs, self.history, self.now)
-        self.history, self.replicas = decision.history, decision.replicas
+        self.history = record_scale(
+            decision.history, at=self.now, before=self.replicas, after=decision.replicas
+        )
+        self.replicas = decision.replicas
         self.decisions.append((self.now, decision))
         return decision
 
@@ -240,6 +243,18 @@ def test_observation_failure_holds_zero_too() -> None:
     assert decide(pool(), obs, History(), 10.0).replicas == 0
 
 
+def test_manual_mode_needs_no_observations() -> None:
+    # kubectl scale during a Redis incident: spec.replicas still applies.
+    spec = pool(replicas=3, scaling={"mode": "Manual"})
+    driver = Driver(spec, Load(rate=5), replicas=1)
+    driver.warm(60)
+    before = driver.history
+    obs = Observations.failed(current_replicas=1, error="connection refused")
+    decision = decide(spec, obs, before, driver.now + 2)
+    assert (decision.replicas, decision.reason) == (3, "Manual mode: spec.replicas -> 3")
+    assert decision.history is before  # nothing was observed: the rates stay as they were
+
+
 def test_asleep_pool_stays_at_zero_until_activation() -> None:
     load = Load(rate=0)
     driver = Driver(pool(scaling={"activationBacklog": 5}), load, replicas=0)
@@ -366,6 +381,32 @@ def test_scale_down_policy_limits_the_pace() -> None:
     counts = sorted({r for _, r in downs}, reverse=True)
     assert counts[:5] == [9, 8, 7, 6, 5]  # one pod per minute, never two
     assert "scale-down policy allows" in driver.decisions[-1][1].reason or driver.replicas == 5
+
+
+def test_only_applied_scale_events_count_against_a_policy() -> None:
+    # The driver held two scale-downs (busy pods, a failed write): the policy's one pod per
+    # period is still there when it can finally apply one.
+    rules = {"policies": [{"type": "Pods", "value": 1, "periodSeconds": 600}]}
+    spec = pool(scaling={"minReplicas": 1, "scaleDownStabilizationSeconds": 0, "scaleDown": rules})
+    idle = Observations(current_replicas=5, queues=(Load().observe(),))
+    history = History()
+    for now in (10.0, 12.0, 14.0):
+        decision = decide(spec, idle, history, now)
+        assert decision.replicas == 4, decision.reason  # not applied: History keeps no event
+        history = decision.history
+    assert history.events == ()
+    history = record_scale(history, at=16.0, before=5, after=4)
+    after = decide(spec, replace(idle, current_replicas=4), history, 18.0)
+    assert after.replicas == 4  # the period's one pod is used up now
+    assert "scale-down policy allows 4" in after.reason
+
+
+def test_record_scale_keeps_changes_only_and_forgets_old_ones() -> None:
+    history = record_scale(History(), at=0.0, before=2, after=2)
+    assert history.events == ()
+    history = record_scale(history, at=0.0, before=2, after=5)
+    history = record_scale(history, at=1801.0, before=5, after=4)
+    assert [(e.before, e.after) for e in history.events] == [(5, 4)]
 
 
 def test_scale_up_policy_doubles_at_most_per_period() -> None:

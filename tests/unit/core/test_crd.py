@@ -70,7 +70,8 @@ def test_names_scope_subresources_and_columns() -> None:
     columns = {c["name"]: c["jsonPath"] for c in version["additionalPrinterColumns"]}
     assert columns["Queues"] == ".spec.queues"
     assert columns["Desired"] == ".status.desiredReplicas"
-    assert columns["Ready"] == ".status.readyReplicas"
+    assert columns["Ready"] == '.status.conditions[?(@.type=="Ready")].status'
+    assert columns["Workers"] == ".status.readyReplicas"
     assert columns["Backlog"] == ".status.backlog"
     assert columns["Age"] == ".metadata.creationTimestamp"
 
@@ -149,6 +150,9 @@ def test_every_python_rule_is_a_cel_rule_on_its_object() -> None:
         "EnvVarSource": ".spec.env[].valueFrom",
         "Toleration": ".spec.tolerations[]",
         "Resources": ".spec.resources",
+        "WorkerPoolSpec": ".spec",
+        "Volume": ".spec.volumes[]",
+        "VolumeMount": ".spec.volumeMounts[]",
     }
     expected = 0
     for cls_name, path in owners.items():

@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shoal_operator.conditions import (
+    DeploymentFailure,
     Problem,
     StatusFacts,
     Workload,
     condition,
+    deployment_failure,
+    deployment_problem,
     pool_status,
     status_patch,
 )
@@ -142,3 +145,38 @@ def test_job_age_is_coarser_as_it_grows() -> None:
         "oldestJobAgeSeconds"] == 3.1  # fmt: skip
     assert pool_status(facts(oldest_job_age_seconds=123.4), None, now=NOW)[
         "oldestJobAgeSeconds"] == 123.0  # fmt: skip
+
+
+def test_a_deployment_that_cannot_create_pods_degrades_the_pool() -> None:
+    quota = [{"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable"},
+             {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate",
+              "message": 'pods "emails-1" is forbidden: exceeded quota: none'}]  # fmt: skip
+    failure = deployment_failure(quota)
+    assert failure == DeploymentFailure(
+        "ReplicaFailure", 'pods "emails-1" is forbidden: exceeded quota: none'
+    )
+    deadline = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                 "message": 'ReplicaSet "emails-1" has timed out progressing.'}]  # fmt: skip
+    assert deployment_failure(deadline) == DeploymentFailure(
+        "ProgressDeadlineExceeded", 'ReplicaSet "emails-1" has timed out progressing.'
+    )
+    healthy = [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]
+    assert deployment_failure(healthy) is None
+    assert failure is not None
+    s = pool_status(facts(problems=(deployment_problem("emails", failure),)), None, now=NOW)
+    degraded = condition(s, "Degraded")
+    assert degraded is not None
+    assert (degraded["status"], degraded["reason"]) == ("True", "ReplicaFailure")
+    assert "Deployment emails: pods" in degraded["message"]
+
+
+def test_replicas_an_auto_pool_ignores_are_named_in_the_scaling_condition() -> None:
+    s = pool_status(facts(ignored_replicas=5), None, now=NOW)
+    scaling = condition(s, "Scaling")
+    assert scaling is not None
+    assert (scaling["status"], scaling["reason"]) == ("False", "ReplicasIgnored")
+    assert "spec.replicas 5 is ignored in Auto mode" in scaling["message"]
+    moving = condition(pool_status(facts(ignored_replicas=5, desired=4), None, now=NOW), "Scaling")
+    assert moving is not None
+    assert moving["reason"] == "ScalingUp"
+    assert "spec.replicas 5 is ignored" in moving["message"]

@@ -15,7 +15,7 @@ from shoal_operator.render import (
     replicas_patch,
     selector_string,
 )
-from worker_runtime.core.spec import WorkerPool, load_workerpool
+from worker_runtime.core.spec import ManifestError, WorkerPool, load_workerpool
 from worker_runtime.core.worker_env import termination_grace_seconds
 
 
@@ -159,11 +159,71 @@ def test_pod_fields_from_spec() -> None:
     assert pod["imagePullSecrets"] == [{"name": "regcred"}]
 
 
+SPREAD = {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+          "whenUnsatisfiable": "ScheduleAnyway",
+          "labelSelector": {"matchLabels": {"shoal.dev/pool": "emails"}}}  # fmt: skip
+AFFINITY = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+    "nodeSelectorTerms": [{"matchExpressions": [
+        {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}]}}}  # fmt: skip
+
+
+def test_scheduling_metadata_and_volume_fields_from_spec() -> None:
+    p = pool(
+        podSecurityContext={"runAsUser": 1000, "runAsGroup": 2000, "fsGroup": 3000,
+                            "supplementalGroups": [4000]},
+        affinity=AFFINITY, topologySpreadConstraints=[SPREAD], priorityClassName="batch-low",
+        podAnnotations={"example.com/team": "mail"},
+        podLabels={"team": "mail", POOL_LABEL: "someone-else"},
+        volumes=[{"name": "config", "configMap": {"name": "emails-config"}}],
+        volumeMounts=[{"name": "config", "mountPath": "/etc/emails", "readOnly": True}],
+    )  # fmt: skip
+    template = deployment(p)["spec"]["template"]
+    pod, meta = template["spec"], template["metadata"]
+    c = pod["containers"][0]
+    assert pod["securityContext"] == {"runAsNonRoot": True, "fsGroup": 3000,
+                                      "runAsUser": 1000, "runAsGroup": 2000,
+                                      "supplementalGroups": [4000],
+                                      "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
+    assert (c["securityContext"]["runAsUser"], c["securityContext"]["runAsGroup"]) == (1000, 2000)
+    assert pod["affinity"] == AFFINITY
+    assert pod["topologySpreadConstraints"] == [SPREAD]
+    assert pod["priorityClassName"] == "batch-low"
+    assert meta["annotations"] == {"example.com/team": "mail"}
+    assert meta["labels"]["team"] == "mail"
+    assert meta["labels"][POOL_LABEL] == "emails"  # Shoal's own label wins: the selector
+    assert pod["volumes"][1] == {"name": "config", "configMap": {"name": "emails-config"}}
+    assert c["volumeMounts"][1] == {"name": "config", "mountPath": "/etc/emails", "readOnly": True}
+
+
 def test_defaults_leave_optional_pod_fields_out() -> None:
-    pod = deployment(pool())["spec"]["template"]["spec"]
-    for field in ("nodeSelector", "tolerations", "serviceAccountName", "imagePullSecrets"):
+    template = deployment(pool())["spec"]["template"]
+    pod = template["spec"]
+    for field in ("nodeSelector", "tolerations", "serviceAccountName", "imagePullSecrets",
+                  "affinity", "topologySpreadConstraints", "priorityClassName"):  # fmt: skip
         assert field not in pod
     assert "resources" not in pod["containers"][0]
+    assert "annotations" not in template["metadata"]
+    # the restricted profile, uid 10001, as before the overrides existed
+    assert pod["securityContext"] == {"runAsNonRoot": True, "fsGroup": 10001,
+                                      "seccompProfile": {"type": "RuntimeDefault"}}  # fmt: skip
+    assert pod["containers"][0]["securityContext"]["runAsUser"] == 10001
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "words"),
+    [
+        ({"volumes": [{"name": "tmp", "emptyDir": {}}]}, "spec.volumes[0].name: tmp is"),
+        ({"volumeMounts": [{"name": "x", "mountPath": "/x"}]}, "spec.volumeMounts: each mount"),
+        ({"volumes": [{"name": "x", "emptyDir": {}}],
+          "volumeMounts": [{"name": "x", "mountPath": "/tmp"}]}, "/tmp is the workers' own"),
+        ({"podSecurityContext": {"runAsUser": -1}}, "spec.podSecurityContext.runAsUser"),
+    ],
+)  # fmt: skip
+def test_pod_fields_shoal_cannot_run_are_refused(spec: dict[str, Any], words: str) -> None:
+    with pytest.raises(ManifestError) as err:
+        pool(**spec)
+    assert words in str(err.value)
 
 
 @pytest.mark.parametrize(

@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 from shoal_operator.conditions import Workload
 from shoal_operator.events import EventRecorder
-from shoal_operator.kube import KubeApi
+from shoal_operator.kube import ApiError, KubeApi
 from shoal_operator.reconciler import Reconciler
 from shoal_operator.redis_clients import RedisClients
 from shoal_operator.scaling_loop import ScalingLoop
 from shoal_operator.settings import load_settings
 from shoal_operator.state import Registry
 from shoal_operator.telemetry import Telemetry
-from worker_runtime.core.observations import Observations
+from worker_runtime.core.observations import Observations, QueueObservation, WorkerLoad
 
 
 class Api:
-    """Stands in for the API server: records writes, lists no pods."""
+    """Stands in for the API server: records writes, lists ``pods``; ``refuse`` fails applies."""
 
-    def __init__(self) -> None:
+    def __init__(self, pods: tuple[str, ...] = ()) -> None:
         self.writes: list[tuple[str, str, Any]] = []
         self.retries = 0
+        self.pods = pods
+        self.refuse = False
 
     async def apply(self, path: str, body: Any, *, manager: str, force: bool = True) -> Any:
+        if self.refuse:
+            raise ApiError(409, "Conflict", "try again", method="PATCH", path=path)
         self.writes.append(("apply", path, body))
         return {"spec": body["spec"], "status": {}}
 
@@ -32,13 +38,15 @@ class Api:
         return {}
 
     async def list(self, path: str, *, label_selector: str | None = None) -> list[Any]:
-        return []
+        return [{"metadata": {"name": pod}} for pod in self.pods]
 
     async def create(self, path: str, body: Any) -> Any:
         return {}
 
 
-def loop_with(api: Api) -> tuple[ScalingLoop, Registry]:
+def loop_with(
+    api: Api, clock: Callable[[], float] = time.monotonic
+) -> tuple[ScalingLoop, Registry]:
     settings = load_settings()
     telemetry = Telemetry()
     registry = Registry()
@@ -52,6 +60,7 @@ def loop_with(api: Api) -> tuple[ScalingLoop, Registry]:
         reconciler=reconciler,
         events=EventRecorder(fake, telemetry, instance=None),
         telemetry=telemetry,
+        clock=clock,
     )
     return loop, registry
 
@@ -75,3 +84,97 @@ async def test_a_failed_read_holds_the_size_the_deployment_has_when_acting() -> 
     await loop._act(state, obs)
     assert not [w for w in api.writes if w[0] == "apply"]  # held at 3, not set back to 2
     assert state.desired == 3
+
+
+def applied(api: Api) -> list[int]:
+    return [w[2]["spec"]["replicas"] for w in api.writes if w[0] == "apply"]
+
+
+def pool_with(**spec: Any) -> dict[str, Any]:
+    return {**POOL, "spec": {**POOL["spec"], **spec}}
+
+
+async def test_manual_mode_is_applied_while_redis_is_unreadable() -> None:
+    api = Api()
+    loop, registry = loop_with(api)
+    state = registry.upsert(pool_with(replicas=3, scaling={"mode": "Manual"}))
+    state.reconciled_generation = 1
+    registry.set_workload(state.key, Workload(spec_replicas=1, replicas=1, ready_replicas=1))
+    await loop._act(state, Observations.failed(current_replicas=1, error="connection refused"))
+    assert applied(api) == [3]
+
+
+def idle_queue() -> tuple[QueueObservation, ...]:
+    return (QueueObservation("emails"),)
+
+
+BUSY = tuple(WorkerLoad(f"pod-{i}", 1) for i in range(4))
+FAST_DOWN = {"scaleDownStabilizationSeconds": 0, "minReplicas": 1}
+
+
+async def test_busy_pods_hold_a_scale_down_no_longer_than_their_drain() -> None:
+    now = [100.0]
+    api = Api(pods=tuple(w.name for w in BUSY))
+    loop, registry = loop_with(api, clock=lambda: now[0])
+    state = registry.upsert(pool_with(timeoutSeconds=5, scaling=FAST_DOWN))
+    state.reconciled_generation = 1
+    registry.set_workload(state.key, Workload(spec_replicas=4, replicas=4, ready_replicas=4))
+    obs = Observations(current_replicas=4, queues=idle_queue(), workers=BUSY)
+    await loop._act(state, obs)
+    assert applied(api) == []
+    assert state.desired == 4
+    now[0] += 19  # < timeoutSeconds 5 + 15 s margin
+    await loop._act(state, obs)
+    assert applied(api) == []
+    now[0] += 1  # the drain bound: scale down, the removed busy pods drain
+    await loop._act(state, obs)
+    assert applied(api) == [1]
+    assert "busy workers held 20 s, now drain" in (state.last_scale_reason or "")
+
+
+async def test_manual_scale_down_is_not_held_by_busy_pods() -> None:
+    api = Api(pods=tuple(w.name for w in BUSY))
+    loop, registry = loop_with(api)
+    state = registry.upsert(pool_with(replicas=1, scaling={"mode": "Manual"}))
+    state.reconciled_generation = 1
+    registry.set_workload(state.key, Workload(spec_replicas=4, replicas=4, ready_replicas=4))
+    await loop._act(state, Observations(current_replicas=4, queues=idle_queue(), workers=BUSY))
+    assert applied(api) == [1]
+
+
+async def test_history_records_only_applied_scale_events() -> None:
+    now = [100.0]
+    api = Api(pods=tuple(w.name for w in BUSY))
+    loop, registry = loop_with(api, clock=lambda: now[0])
+    state = registry.upsert(pool_with(scaling=FAST_DOWN))
+    state.reconciled_generation = 1
+    registry.set_workload(state.key, Workload(spec_replicas=4, replicas=4, ready_replicas=4))
+    await loop._act(state, Observations(current_replicas=4, queues=idle_queue(), workers=BUSY))
+    assert state.history is not None
+    assert state.history.events == ()
+    api.refuse = True
+    now[0] += 2
+    await loop._act(state, Observations(current_replicas=4, queues=idle_queue()))
+    assert state.history.events == ()  # the write failed
+    api.refuse = False
+    now[0] += 2
+    await loop._act(state, Observations(current_replicas=4, queues=idle_queue()))
+    assert applied(api) == [1]
+    assert [(e.before, e.after) for e in state.history.events] == [(4, 1)]
+
+
+def test_an_invalid_spec_is_observed_at_its_generation() -> None:
+    loop, registry = loop_with(Api())
+    state = registry.upsert(POOL)
+    state.reconciled_generation = 1
+    bad = {**POOL, "metadata": {**POOL["metadata"], "generation": 2}, "spec": {"image": "i"}}
+    state = registry.upsert(bad)
+    assert loop.facts(state, None).observed_generation == 2
+
+
+def test_replicas_written_to_an_auto_pool_are_reported() -> None:
+    loop, registry = loop_with(Api())
+    state = registry.upsert(pool_with(replicas=5))
+    assert loop.facts(state, None).ignored_replicas == 5
+    state = registry.upsert(pool_with(replicas=5, scaling={"mode": "Manual"}))
+    assert loop.facts(state, None).ignored_replicas is None
