@@ -21,13 +21,13 @@ from pathlib import Path
 from redis.exceptions import RedisError
 
 from worker_runtime.config import with_password
-from worker_runtime.redis_io.connection import CONNECTION_ERRORS, RedisClient, connect
 from worker_runtime.core.autoscaler import decide, record_scale
 from worker_runtime.core.keys import DEFAULT_PREFIX
 from worker_runtime.core.observations import History, Observations
 from worker_runtime.core.spec import WorkerPool
 from worker_runtime.observing.heartbeat import WorkerInfo, list_workers
 from worker_runtime.observing.pool_observer import PoolQuery, observe_pools, worker_loads
+from worker_runtime.redis_io.connection import CONNECTION_ERRORS, RedisClient, connect
 from worker_runtime.supervisor.process_pool import PoolSettings, ProcessPool
 from worker_runtime.supervisor.report import QueueRow, RunSummary, TickReport
 

@@ -7,9 +7,9 @@ import asyncio
 import time
 from collections.abc import Mapping
 
-from worker_runtime.redis_io.connection import connect
 from worker_runtime.core.keys import DEFAULT_PREFIX
 from worker_runtime.observing.heartbeat import WorkerInfo, write_record
+from worker_runtime.redis_io.connection import connect
 
 
 def write_heartbeats(redis_url: str, queue: str, loads: Mapping[str, int]) -> None:
