@@ -28,6 +28,7 @@ from worker_runtime.processor import (
     Registration,
     payload_model_of_function,
 )
+from worker_runtime.redis_checks import redis_config_warnings
 from worker_runtime.slots import Slots
 
 
@@ -88,6 +89,8 @@ class Worker:
         self.started_at: float | None = None
         self.draining = False
         self._stop_requested: asyncio.Event | None = None
+        #: Unsafe Redis settings found at start (reported in health as the `redis` component).
+        self.redis_warnings: list[str] = []
 
     # --- registration ----------------------------------------------------------------------
 
@@ -148,6 +151,12 @@ class Worker:
         self._blocking = connect(url, max_connections=len(names) + 1, socket_timeout=60)
         await ensure_ready(self.redis)
         await ensure_ready(self._blocking)
+        self.redis_warnings = await redis_config_warnings(self.redis)
+        if self.redis_warnings:
+            import structlog  # here: a worker on a safely configured Redis does not load it
+
+            for warning in self.redis_warnings:
+                structlog.get_logger("shoal.worker").warning(warning)
         self._stop_requested = asyncio.Event()
         slots = Slots(self.settings.max_jobs_per_worker)
         self.started_at = time.time()
@@ -241,6 +250,11 @@ class Worker:
     def health_report(self) -> str:
         """The seed's getHealthReport() text."""
         return health_report(self)
+
+    @property
+    def abandoned(self) -> int:
+        """Processors that ignored cancellation at shutdown (their jobs were handed back)."""
+        return sum(len(c.abandoned) for c in self.consumers.values())
 
     @property
     def active(self) -> int:
