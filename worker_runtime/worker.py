@@ -177,6 +177,8 @@ class Worker:
                 observers=self.observers,
             )
             self.consumers[name] = consumer
+            # For producers' cancel.lua: where a parent failed by a cancelled child goes.
+            await self.redis.hset(consumer.keys.stats, "dlq", int(reg.config.dead_letter))
         # Extensions first (the status store's migration and writer, the probe server): a
         # part that cannot start fails the worker before it has taken a job, and start-up
         # work does not compete with the first burst of jobs.
