@@ -16,7 +16,7 @@ from typing import Any, Protocol
 import redis.asyncio as aioredis
 
 from worker_runtime.config import QueueConfig, WorkerSettings
-from worker_runtime.connection import connect, ensure_ready
+from worker_runtime.connection import WORKER_RETRY_ERRORS, connect, ensure_ready
 from worker_runtime.consumer import QueueConsumer
 from worker_runtime.core.keys import validate_queue_name
 from worker_runtime.cron import add_cron_job
@@ -177,8 +177,11 @@ class Worker:
                 observers=self.observers,
             )
             self.consumers[name] = consumer
-            # For producers' cancel.lua: where a parent failed by a cancelled child goes.
-            await self.redis.hset(consumer.keys.stats, "dlq", int(reg.config.dead_letter))
+            # For producers' cancel.lua: where a parent failed by a cancelled child goes. Best
+            # effort: a Redis refusing writes now (OOM, READONLY) must not stop the worker;
+            # its consumers report that themselves.
+            with contextlib.suppress(*WORKER_RETRY_ERRORS):
+                await self.redis.hset(consumer.keys.stats, "dlq", int(reg.config.dead_letter))
         # Extensions first (the status store's migration and writer, the probe server): a
         # part that cannot start fails the worker before it has taken a job, and start-up
         # work does not compete with the first burst of jobs.
