@@ -316,6 +316,8 @@ class QueueConsumer(LeaseKeeping):
                     await self._fail(job, started, result.error or "failed", None, retryable=True)
                     return
                 result = result.data
+            if self._abandoned(job):
+                return
             try:
                 encoded = "" if result is None else dumps(result)
             except (TypeError, ValueError) as exc:
@@ -345,6 +347,14 @@ class QueueConsumer(LeaseKeeping):
             except Exception:
                 observer_failed(obs, "jobs_completed")
 
+    def _abandoned(self, job: Job[Any]) -> bool:
+        """A run abandoned at shutdown ended after all: its job was handed back and the
+        connections may be closed, so its outcome is dropped (Redis would refuse it)."""
+        if asyncio.current_task() not in self.abandoned:
+            return False
+        self._finish(job)
+        return True
+
     def _finish(self, job: Job[Any]) -> None:
         self._renew_until.pop(job.id, None)
         if self.running.pop(job.id, None) is not None:
@@ -359,6 +369,8 @@ class QueueConsumer(LeaseKeeping):
         *,
         retryable: bool,
     ) -> None:
+        if self._abandoned(job):
+            return
         duration = time.perf_counter() - started
         tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
         error_type = type(exc).__name__ if exc is not None else "JobResultFailure"
