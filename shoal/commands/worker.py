@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import click
@@ -10,6 +9,7 @@ import click
 from shoal.commands._common import redis_url_option
 from worker_runtime.config import WorkerSettings
 from worker_runtime.consuming.app_loader import AppLoadError, build_worker, load_attribute
+from worker_runtime.consuming.process import run_worker_process
 from worker_runtime.observing.logs import InvalidLogSetting, configure_logging
 from worker_runtime.observing.observability import Observability
 
@@ -47,6 +47,6 @@ def command(
         if "WORKER_GC_FREEZE" not in os.environ:  # this process runs one worker for its life
             worker.settings = worker.settings.model_copy(update={"gc_freeze": True})
         Observability.from_settings(worker.settings).install(worker)
-        asyncio.run(worker.run())
+        run_worker_process(worker)  # asyncio.run, with a bound on stubborn processors
     except (AppLoadError, InvalidLogSetting, ValueError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from None

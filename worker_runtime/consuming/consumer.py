@@ -40,6 +40,12 @@ class JobTimeout(Exception):
     """The attempt ran longer than the queue's timeout and was cancelled."""
 
 
+#: How long a cancelled processor gets to stop: at shutdown (after the grace period its task
+#: is abandoned and its job handed back) and after its timeout (past timeout + this, its lease
+#: is no longer renewed, so the job is reclaimed). See docs/runtime.md, "Misbehaving processors".
+CANCEL_GRACE_SECONDS = 5.0
+
+
 class QueueConsumer(LeaseKeeping):
     def __init__(
         self,
@@ -79,6 +85,10 @@ class QueueConsumer(LeaseKeeping):
         self._ack_task: asyncio.Task[None] | None = None
         self._idle = IdleWait(blocking_redis, self.keys.marker)
         self._cancelling: set[str] = set()
+        # Monotonic time after which a run's lease is no longer renewed (timeout + grace).
+        self._renew_until: dict[str, float] = {}
+        #: Tasks of processors that ignored cancellation at shutdown (their jobs handed back).
+        self.abandoned: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._completions: list[Completion] = []
         self._loop = asyncio.get_running_loop()
@@ -134,7 +144,16 @@ class QueueConsumer(LeaseKeeping):
         for _, task in leftovers:
             task.cancel()
         if leftovers:
-            await asyncio.gather(*(t for _, t in leftovers), return_exceptions=True)
+            # Bounded: a processor that ignores the cancellation is abandoned, its job handed
+            # back all the same (its late outcome is refused: the lease is gone).
+            _, stubborn = await asyncio.wait(
+                [t for _, t in leftovers], timeout=CANCEL_GRACE_SECONDS
+            )
+            self.abandoned |= stubborn
+            for job, task in leftovers:
+                if task in stubborn:
+                    _log().error("processor ignored cancellation at shutdown; job handed back",
+                                 queue=self.name, job_id=job.id)  # fmt: skip
             # If Redis is down, their leases lapse and a live worker reclaims them.
             with contextlib.suppress(*WORKER_RETRY_ERRORS):
                 await self._release([job for job, _ in leftovers])
@@ -214,6 +233,27 @@ class QueueConsumer(LeaseKeeping):
         )
         task = asyncio.create_task(self._run(job))
         self.running[job_id] = (job, task)
+        timeout = self.config.timeout_seconds
+        if timeout is not None:
+            self._renew_until[job_id] = time.monotonic() + timeout + CANCEL_GRACE_SECONDS
+
+    def lease_ids(self) -> list[str]:
+        """The jobs whose leases to renew now: running and unacknowledged ones, except a run
+        that outlived its timeout plus CANCEL_GRACE_SECONDS (it ignored its cancellation): its
+        lease lapses and a worker reclaims the job, as if this one had died."""
+        ids = [*self.running, *self._unacked]
+        if not self._renew_until:
+            return ids
+        now = time.monotonic()
+        overdue = {i for i, until in self._renew_until.items() if until <= now}
+        if not overdue:
+            return ids
+        for job_id in overdue:
+            if self._renew_until[job_id] > 0:
+                self._renew_until[job_id] = 0.0  # logged once
+                _log().error("processor ignored its timeout; its lease is no longer renewed",
+                             queue=self.name, job_id=job_id)  # fmt: skip
+        return [i for i in ids if i not in overdue or i in self._unacked]
 
     # --- running ---------------------------------------------------------------------------
 
@@ -234,11 +274,18 @@ class QueueConsumer(LeaseKeeping):
                 result = await self.reg.handler(job)
             else:
                 try:
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout(timeout) as scope:
                         result = await self.reg.handler(job)
                 except TimeoutError as exc:
                     raise JobTimeout(f"timed out after {timeout:g} s") from exc
-        except asyncio.CancelledError:
+                if scope.expired():  # it swallowed the cancellation and returned late
+                    raise JobTimeout(f"timed out after {timeout:g} s")
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if job.id not in self._cancelling and task is not None and not task.cancelling():
+                # Raised by the processor itself, not a cancellation: a failed attempt.
+                await self._fail(job, started, _raised(exc), exc, retryable=True)
+                return
             self._finish(job)
             if job.id in self._cancelling:
                 # Cancelled through the queue: cancel.lua already recorded it; not retried.
@@ -258,12 +305,19 @@ class QueueConsumer(LeaseKeeping):
             await self._fail(job, started, str(exc) or type(exc).__name__, exc, retryable=False)
         except Exception as exc:
             await self._fail(job, started, str(exc) or type(exc).__name__, exc, retryable=True)
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt, GeneratorExit or another BaseException from the
+            # processor: a failed attempt, not the worker's end (a job calling sys.exit()
+            # would otherwise crash every worker that takes it).
+            await self._fail(job, started, _raised(exc), exc, retryable=True)
         else:
             if isinstance(result, JobResult):
                 if not result.success:
                     await self._fail(job, started, result.error or "failed", None, retryable=True)
                     return
                 result = result.data
+            if self._abandoned(job):
+                return
             try:
                 encoded = "" if result is None else dumps(result)
             except (TypeError, ValueError) as exc:
@@ -293,7 +347,16 @@ class QueueConsumer(LeaseKeeping):
             except Exception:
                 observer_failed(obs, "jobs_completed")
 
+    def _abandoned(self, job: Job[Any]) -> bool:
+        """A run abandoned at shutdown ended after all: its job was handed back and the
+        connections may be closed, so its outcome is dropped (Redis would refuse it)."""
+        if asyncio.current_task() not in self.abandoned:
+            return False
+        self._finish(job)
+        return True
+
     def _finish(self, job: Job[Any]) -> None:
+        self._renew_until.pop(job.id, None)
         if self.running.pop(job.id, None) is not None:
             self.slots.give(1)
 
@@ -306,7 +369,8 @@ class QueueConsumer(LeaseKeeping):
         *,
         retryable: bool,
     ) -> None:
-        self.failed += 1
+        if self._abandoned(job):
+            return
         duration = time.perf_counter() - started
         tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
         error_type = type(exc).__name__ if exc is not None else "JobResultFailure"
@@ -331,10 +395,17 @@ class QueueConsumer(LeaseKeeping):
         # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
         self._unacked.add(job.id)
         try:
-            await self._with_retry("fail", lambda: self.scripts.fail(self._fail_keys, args))
+            applied = await self._with_retry(
+                "fail", lambda: self.scripts.fail(self._fail_keys, args)
+            )
         finally:
             self._unacked.discard(job.id)
             self._finish(job)
+        if not int(applied):
+            # Redis refused it: the lease was lost (reclaimed and finished elsewhere, cancelled,
+            # removed). Observers hear only of outcomes that were recorded.
+            return
+        self.failed += 1
         notify(
             self.observers,
             "job_failed",
@@ -420,3 +491,15 @@ class QueueConsumer(LeaseKeeping):
         if not self.redis_ok:
             self.redis_ok = True
             notify(self.observers, "redis_recovered", self.name)
+
+
+def _raised(exc: BaseException) -> str:
+    """The error message of a BaseException a processor raised (names the type)."""
+    detail = str(exc)
+    return f"processor raised {type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+def _log() -> Any:
+    import structlog  # here: the hot path never needs it
+
+    return structlog.get_logger("shoal.worker")

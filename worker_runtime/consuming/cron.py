@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -69,10 +69,18 @@ def add_cron_job(
     reg.config = reg.config.model_copy(update={"cron": (*reg.config.cron, job)})
 
 
-async def run_cron(*, redis: Any, keys: QueueKeys, jobs: Sequence[CronJob]) -> None:
-    """Run every cron job of one queue until cancelled."""
+async def run_cron(
+    *,
+    redis: Any,
+    keys: QueueKeys,
+    jobs: Sequence[CronJob],
+    clock: Callable[[], float] = time.time,
+) -> None:
+    """Run every cron job of one queue until cancelled. Ticks follow Redis' clock (``TIME``),
+    not ``clock`` (the worker's): workers whose clocks disagree still agree on the ticks."""
     scripts = ControlScripts(redis)
-    tasks = [asyncio.create_task(_run_one(redis, scripts, keys, job)) for job in jobs]
+    redis_clock = RedisClock(redis, clock)
+    tasks = [asyncio.create_task(_run_one(redis, scripts, keys, job, redis_clock)) for job in jobs]
     try:
         await asyncio.gather(*tasks)
     finally:
@@ -81,7 +89,29 @@ async def run_cron(*, redis: Any, keys: QueueKeys, jobs: Sequence[CronJob]) -> N
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _run_one(redis: Any, scripts: ControlScripts, keys: QueueKeys, job: CronJob) -> None:
+class RedisClock:
+    """Redis' time, read through the worker's clock plus an offset measured with ``TIME``
+    (refreshed before each tick; the last offset is kept while Redis is unreachable)."""
+
+    def __init__(self, redis: Any, clock: Callable[[], float]) -> None:
+        self.redis = redis
+        self.local = clock
+        self.offset = 0.0
+
+    async def sync(self) -> None:
+        with contextlib.suppress(*WORKER_RETRY_ERRORS):
+            before = self.local()
+            seconds, micros = await self.redis.time()
+            after = self.local()
+            self.offset = seconds + micros / 1e6 - (before + after) / 2
+
+    def now(self) -> float:
+        return self.local() + self.offset
+
+
+async def _run_one(
+    redis: Any, scripts: ControlScripts, keys: QueueKeys, job: CronJob, clock: RedisClock
+) -> None:
     payload = encode_payload(job.data)
 
     async def fire(tick: int) -> bool:
@@ -89,11 +119,14 @@ async def _run_one(redis: Any, scripts: ControlScripts, keys: QueueKeys, job: Cr
         cron_keys = [keys.wait, keys.marker, keys.stats, keys.job_prefix, keys.prioritized]
         return bool(await scripts.cron(keys=[*cron_keys, keys.cron], args=args))
 
+    await clock.sync()
     if job.catch_up:
-        await _catch_up(redis, keys, job, fire)
-    tick = job.next_after(time.time())
+        await _catch_up(redis, keys, job, fire, clock)
+    tick = job.next_after(clock.now())
     while True:
-        await asyncio.sleep(max(0.0, tick - time.time()))
+        while clock.now() < tick:
+            await asyncio.sleep(max(0.0, tick - clock.now()))
+            await clock.sync()
         backoff = Backoff()
         # Redis down: keep trying this tick until the next one is due, then move on.
         while True:
@@ -101,18 +134,20 @@ async def _run_one(redis: Any, scripts: ControlScripts, keys: QueueKeys, job: Cr
                 await fire(tick)
                 break
             except WORKER_RETRY_ERRORS:
-                if time.time() >= job.next_after(tick):
+                if clock.now() >= job.next_after(tick):
                     break
                 await backoff.sleep()
-        tick = job.next_after(tick if job.catch_up else max(tick, time.time()))
+        tick = job.next_after(tick if job.catch_up else max(tick, clock.now()))
 
 
-async def _catch_up(redis: Any, keys: QueueKeys, job: CronJob, fire: Any) -> None:
+async def _catch_up(
+    redis: Any, keys: QueueKeys, job: CronJob, fire: Any, clock: RedisClock
+) -> None:
     with contextlib.suppress(*WORKER_RETRY_ERRORS):
         last = await redis.hget(keys.cron, job.name)
         if last is None:
             return
-        now = time.time()
+        now = clock.now()
         tick = job.next_after(int(last))
         for _ in range(MAX_CATCH_UP):
             if tick > now:

@@ -39,6 +39,9 @@ class LeaseKeeping:
     def _redis_failed(self, operation: str, exc: BaseException) -> None:
         raise NotImplementedError
 
+    def lease_ids(self) -> list[str]:
+        raise NotImplementedError
+
     async def _with_retry(self, operation: str, call: Any, *, attempts: int | None = None) -> Any:
         raise NotImplementedError
 
@@ -46,7 +49,7 @@ class LeaseKeeping:
         period = self.settings.lease_ms / 3000
         while True:
             await asyncio.sleep(period)
-            ids = [*self.running, *self._unacked]
+            ids = self.lease_ids()  # consumer.py: not past a run's timeout plus grace
             if not ids:
                 continue
             try:

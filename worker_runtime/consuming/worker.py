@@ -28,7 +28,8 @@ from worker_runtime.consuming.processor import (
 from worker_runtime.consuming.slots import Slots
 from worker_runtime.core.keys import validate_queue_name
 from worker_runtime.observing.health import WorkerHealth, health_of, health_report
-from worker_runtime.redis_io.connection import connect, ensure_ready
+from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS, connect, ensure_ready
+from worker_runtime.redis_io.redis_checks import redis_config_warnings
 
 
 class WorkerExtension(Protocol):
@@ -88,6 +89,8 @@ class Worker:
         self.started_at: float | None = None
         self.draining = False
         self._stop_requested: asyncio.Event | None = None
+        #: Unsafe Redis settings found at start (reported in health as the `redis` component).
+        self.redis_warnings: list[str] = []
 
     # --- registration ----------------------------------------------------------------------
 
@@ -149,6 +152,12 @@ class Worker:
         self._blocking = connect(url, max_connections=len(names) + 1, socket_timeout=60)
         await ensure_ready(self.redis)
         await ensure_ready(self._blocking)
+        self.redis_warnings = await redis_config_warnings(self.redis)
+        if self.redis_warnings:
+            import structlog  # here: a worker on a safely configured Redis does not load it
+
+            for warning in self.redis_warnings:
+                structlog.get_logger("shoal.worker").warning(warning)
         self._stop_requested = asyncio.Event()
         slots = Slots(self.settings.max_jobs_per_worker)
         self.started_at = time.time()
@@ -169,6 +178,11 @@ class Worker:
                 observers=self.observers,
             )
             self.consumers[name] = consumer
+            # For producers' cancel.lua: where a parent failed by a cancelled child goes. Best
+            # effort: a Redis refusing writes now (OOM, READONLY) must not stop the worker;
+            # its consumers report that themselves.
+            with contextlib.suppress(*WORKER_RETRY_ERRORS):
+                await self.redis.hset(consumer.keys.stats, "dlq", int(reg.config.dead_letter))
         # Extensions first (the status store's migration and writer, the probe server): a
         # part that cannot start fails the worker before it has taken a job, and start-up
         # work does not compete with the first burst of jobs.
@@ -242,6 +256,11 @@ class Worker:
     def health_report(self) -> str:
         """The seed's getHealthReport() text."""
         return health_report(self)
+
+    @property
+    def abandoned(self) -> int:
+        """Processors that ignored cancellation at shutdown (their jobs were handed back)."""
+        return sum(len(c.abandoned) for c in self.consumers.values())
 
     @property
     def active(self) -> int:

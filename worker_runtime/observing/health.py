@@ -141,6 +141,7 @@ def health_of(worker: WorkerView, *, now: float | None = None) -> WorkerHealth:
     components = [
         ext.health_component() for ext in worker.extensions if isinstance(ext, HealthContributor)
     ]
+    components += [ComponentHealth(name="redis", ok=False, detail=w) for w in worker.redis_warnings]
     ready = not readiness_problems(worker)
     redis_ok = all(q.redis_ok for q in queues)
     last = heartbeat.last_beat if heartbeat is not None else None

@@ -8,11 +8,13 @@ heartbeat stopped. Handlers only read plain attributes (see `worker_runtime.obse
 from __future__ import annotations
 
 import asyncio
+import errno
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
@@ -20,6 +22,10 @@ from worker_runtime.observing.health import health_of, heartbeat_of, readiness_p
 
 if TYPE_CHECKING:
     from worker_runtime.consuming.worker import Worker
+
+
+class ProbePortError(RuntimeError):
+    """The probe port cannot be bound (one line, naming HEALTH_PORT)."""
 
 
 class ProbeServer:
@@ -31,9 +37,13 @@ class ProbeServer:
         host: str = "0.0.0.0",
         port: int = 9091,
         registry: CollectorRegistry | None = None,
+        any_port_if_busy: bool = False,
     ) -> None:
         self.host = host
         self.requested_port = port
+        # True when the port is only the default (HEALTH_PORT unset, outside Kubernetes):
+        # a second worker on the host then serves its probes on any free port.
+        self.any_port_if_busy = any_port_if_busy
         self.registry = registry
         self.worker: Worker | None = None
         self._server: ThreadingHTTPServer | None = None
@@ -53,7 +63,7 @@ class ProbeServer:
     async def start(self, worker: Worker) -> None:
         self.worker = worker
         handler = type("Handler", (_Handler,), {"probe": self})
-        self._server = ThreadingHTTPServer((self.host, self.requested_port), handler)
+        self._server = self._bind(handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever,
@@ -62,6 +72,28 @@ class ProbeServer:
             daemon=True,
         )
         self._thread.start()
+
+    def _bind(self, handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+        try:
+            return ThreadingHTTPServer((self.host, self.requested_port), handler)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise ProbePortError(
+                    f"cannot serve probes on {self.host}:{self.requested_port} "
+                    f"(HEALTH_HOST/HEALTH_PORT): {exc.strerror}"
+                ) from None
+            if not self.any_port_if_busy:
+                raise ProbePortError(
+                    f"HEALTH_PORT {self.requested_port} is in use (another worker on this "
+                    "host?): set HEALTH_PORT to a free port, or 0 for any"
+                ) from None
+        server = ThreadingHTTPServer((self.host, 0), handler)
+        structlog.get_logger("shoal.worker").warning(
+            "default probe port in use; serving probes on a free port",
+            default_port=self.requested_port,
+            port=server.server_address[1],
+        )
+        return server
 
     async def stop(self, worker: Worker) -> None:
         server, self._server = self._server, None

@@ -12,6 +12,7 @@ webhook with ALERT_WEBHOOK_URL).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -86,6 +87,7 @@ class Observability:
                 host=settings.health_host,
                 port=settings.health_port,
                 registry=obs.metrics.registry if obs.metrics is not None else None,
+                any_port_if_busy=default_probe_port(settings),
             )
         parts_observing = [
             o for o in (obs.metrics, obs.status, obs.alerting, obs.job_logs) if o is not None
@@ -112,6 +114,13 @@ class Observability:
         if self.job_logs is not None:
             self.job_logs.bind_worker(worker.id)
         return worker
+
+
+def default_probe_port(settings: WorkerSettings) -> bool:
+    """True when HEALTH_PORT was not set and the worker runs outside Kubernetes (where the
+    kubelet probes a fixed port): then a busy default port gives way to a free one."""
+    explicit = "health_port" in settings.model_fields_set
+    return not explicit and "KUBERNETES_SERVICE_HOST" not in os.environ
 
 
 #: The hooks of `WorkerObserver` (what `ObserverGroup` dispatches), read from the class so a

@@ -208,7 +208,7 @@ class Queue:
         keys = [
             k.wait, k.active, k.delayed, k.completed, k.failed, k.dead, k.job_prefix,
             k.prioritized, k.cancelled, k.group_parked_prefix, k.stats, k.flows,
-            k.children_prefix, k.child_failures_prefix,
+            k.children_prefix, k.child_failures_prefix, k.marker,
         ]  # fmt: skip
         outcome = int(await self.scripts.remove(keys=keys, args=[job_id]))
         if outcome < 0:
@@ -247,8 +247,9 @@ class Queue:
         """
         await self._ensure_ready()
         maxlen = DEFAULT_EVENTS_MAX_LEN if events_max_len is None else events_max_len
-        dead_letter = 1  # a parent failed by this cancel goes where the queue's failures go
-        args: list[str | int] = [job_id, maxlen, reason, dead_letter]
+        # A parent failed by this cancel goes where the queue's failures go, as its workers
+        # recorded (cancel.lua): the producer does not know the queue's config.
+        args: list[str | int] = [job_id, maxlen, reason, ""]
         return cancelled_now(str(await self.control.cancel(keys=cancel_keys(self.keys), args=args)))
 
     async def wait_for(self, job_id: str, *, timeout: float | None = None) -> JobRecord:  # noqa: ASYNC109 (the API the issue names)
@@ -286,9 +287,13 @@ class Queue:
         ]
 
     async def replay_dead(self, ids: Sequence[str] | None = None) -> int:
-        """Requeue dead-lettered jobs (all when ``ids`` is None) with fresh attempts."""
+        """Requeue dead-lettered jobs (all when ``ids`` is None) with fresh attempts.
+
+        A flow's parent that a child took down stays dead-lettered (see docs/flow-control.md).
+        """
         k = self.keys
-        keys = [k.dead, k.wait, k.marker, k.job_prefix, k.prioritized, k.stats]
+        keys = [k.dead, k.wait, k.marker, k.job_prefix, k.prioritized, k.stats,
+                k.child_failures_prefix]  # fmt: skip
         return await self._each_dead_batch(ids, lambda batch: self.scripts.replay(keys, batch))
 
     async def purge_dead(self, ids: Sequence[str] | None = None) -> int:
@@ -302,8 +307,11 @@ class Queue:
             for start in range(0, len(ids), ENQUEUE_CHUNK):
                 total += int(await call(list(ids[start : start + ENQUEUE_CHUNK])))
             return total
-        while batch := await self.dead_letter_ids(limit=ENQUEUE_CHUNK):
-            total += int(await call(batch))
+        offset = 0  # past the ids left in the store (a parent replay skips)
+        while batch := await self.dead_letter_ids(offset=offset, limit=ENQUEUE_CHUNK):
+            done = int(await call(batch))
+            total += done
+            offset += len(batch) - done
         return total
 
 

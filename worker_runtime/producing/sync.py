@@ -73,7 +73,7 @@ class SyncQueue:
 
     def cancel(self, job_id: str, *, reason: str = "") -> bool:
         """As `Queue.cancel`: True if the job was cancelled now (see docs/flow-control.md)."""
-        args: list[str | int] = [job_id, DEFAULT_EVENTS_MAX_LEN, reason, 1]
+        args: list[str | int] = [job_id, DEFAULT_EVENTS_MAX_LEN, reason, ""]
         return cancelled_now(str(self._cancel(keys=cancel_keys(self.keys), args=args)))
 
     def counts(self) -> dict[str, int]:

@@ -18,7 +18,8 @@ KEYS[14] wait marker ZSET
 ARGV[1] job id
 ARGV[2] events stream length (approximate MAXLEN), 0 = no events
 ARGV[3] reason ('' = none)
-ARGV[4] 1 = the queue dead-letters final failures (a parent failed by this child goes there)
+ARGV[4] 1 = the queue dead-letters final failures (a parent failed by this child goes there),
+        0 = it does not, '' = as the queue's workers recorded it (stats 'dlq'; default 1)
 Returns: the state the job was in ('' = no such job); only non-final states are cancelled. ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -73,7 +74,9 @@ if parent then
         redis.call('ZADD', KEYS[14], 0, 'w')
       end
     else
-      local final = ARGV[4] == '1' and 'dead' or 'failed'
+      local dl = ARGV[4]
+      if dl == '' then dl = redis.call('HGET', KEYS[6], 'dlq') or '1' end
+      local final = dl == '1' and 'dead' or 'failed'
       local msg = 'child ' .. id .. ' cancelled: ' .. reason
       redis.call('ZREM', KEYS[10], parent)
       redis.call('HSET', pk, 'state', final, 'fin', now, 'err', msg)

@@ -13,7 +13,10 @@ KEYS[11] stats      HASH ('parked' count)
 KEYS[12] flows      ZSET
 KEYS[13] children prefix
 KEYS[14] child failures prefix
+KEYS[15] marker     ZSET
 ARGV[1] job id
+A flow's child that its parent still waits for is recorded as a child failure ('removed') and
+no longer awaited: the parent runs once the others have finished.
 Returns: 1 removed, 0 no such job, -1 the job is active (leased) and was left alone. ]]
 local id = ARGV[1]
 local jk = KEYS[7] .. id
@@ -31,6 +34,27 @@ local g = redis.call('HGET', jk, 'grp')
 if g then
   local n = redis.call('LREM', KEYS[10] .. g, 0, id)
   if n > 0 then redis.call('HINCRBY', KEYS[11], 'parked', -n) end
+end
+local f = redis.call('HMGET', jk, 'par', 'state')
+local parent = f[1]
+if parent and f[2] ~= 'completed' and redis.call('HEXISTS', KEYS[14] .. parent, id) == 0 then
+  local pk = KEYS[7] .. parent
+  local p = redis.call('HMGET', pk, 'state', 'pri')
+  if p[1] == 'waiting-children' then
+    redis.call('HSET', KEYS[14] .. parent, id, 'removed')
+    if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
+      redis.call('ZREM', KEYS[12], parent)
+      redis.call('HSET', pk, 'state', 'waiting')
+      local pri = tonumber(p[2])
+      if pri then
+        local seq = redis.call('HINCRBY', KEYS[11], 'pseq', 1) % 4294967296
+        redis.call('ZADD', KEYS[8], string.format('%.0f', -pri * 4294967296 + seq), parent)
+      else
+        redis.call('RPUSH', KEYS[1], parent)
+      end
+      redis.call('ZADD', KEYS[15], 0, 'w')
+    end
+  end
 end
 redis.call('DEL', jk, KEYS[13] .. id, KEYS[14] .. id)
 return 1

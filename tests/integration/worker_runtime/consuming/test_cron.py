@@ -3,6 +3,7 @@ catch_up, one-line errors for bad declarations."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -11,7 +12,8 @@ import pytest
 from tests.harness.async_waiting import eventually
 from tests.integration.worker_runtime.conftest import fast_settings
 from worker_runtime import Job, Queue, Worker
-from worker_runtime.consuming.cron import cron_job_id
+from worker_runtime.consuming.cron import cron_job_id, run_cron
+from worker_runtime.core.cron_schedule import CronJob
 
 pytestmark = pytest.mark.integration
 
@@ -84,3 +86,23 @@ def test_bad_cron_declarations_say_why() -> None:
         worker.cron("c", "*/5 * * * *")
     with pytest.raises(ValueError, match=r"^cron\('c'\): every_seconds: Input should be greater"):
         worker.cron("c", every_seconds=0)
+
+
+async def test_ticks_follow_redis_clock_not_a_skewed_worker_clock(redis_url: str) -> None:
+    """A worker whose clock is an hour ahead enqueues the tick of Redis' time (else it would
+    record a tick an hour ahead, and workers with a right clock would skip every tick)."""
+    beat = CronJob(name="beat", every_seconds=1)
+    async with Queue("cron-clock", redis_url=redis_url) as q:
+        task = asyncio.create_task(
+            run_cron(redis=q.redis, keys=q.keys, jobs=[beat], clock=lambda: time.time() + 3600)
+        )
+        try:
+            ids = await eventually(
+                lambda: q.redis.lrange(q.keys.wait, 0, -1), timeout=5, description="a tick"
+            )
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        seconds, _ = await q.redis.time()
+    tick = int(ids[0].rsplit(":", 1)[1])
+    assert seconds - 3 <= tick <= seconds + 1, (tick, seconds)
