@@ -63,6 +63,43 @@ def asleep_and_unchanged(state: PoolState, obs: Observations | None) -> bool:
     )
 
 
+def unreadable_message(target: RedisTarget, exc: BaseException) -> str:
+    """One line for a failed read; a TLS verification failure names the CA that was used."""
+    error = f"Redis {target.shown} unreadable: {type(exc).__name__}: {exc}"
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+        ca = target.ca_ref or "the system's CA bundle (set spec.redis.caSecretRef)"
+        error += f"; the server's TLS certificate is not signed by the CA of {ca}"
+    return error
+
+
+def flag_queue_conflicts(
+    pools: Sequence[PoolState], groups: Sequence[tuple[RedisTarget, Sequence[PoolState]]]
+) -> None:
+    """Set ``conflict`` on pools that share a queue with another pool on one keyspace.
+
+    Such pools take each other's jobs and scale on one backlog; a key prefix separates them.
+    """
+    claims: dict[tuple[str, str, str], list[PoolState]] = {}
+    for target, members in groups:
+        for state in members:
+            assert state.pool is not None
+            for queue in state.pool.spec.queues:
+                claims.setdefault((*target.scope, queue), []).append(state)
+    found: dict[tuple[str, str], str] = {}
+    for (shown, prefix, queue), owners in claims.items():
+        for state in owners if len(owners) > 1 else ():
+            others = ", ".join(f"{o.namespace}/{o.name}" for o in owners if o is not state)
+            found.setdefault(state.key, (
+                f"queue {queue} on {shown} (key prefix {prefix}) is also used by pool "
+                f"{others}: they take each other's jobs; give each its own "
+                "spec.redis.keyPrefix or queue name"
+            ))  # fmt: skip
+    for state in pools:
+        conflict = found.get(state.key)
+        if conflict != state.conflict:
+            state.conflict, state.touched = conflict, True  # status must say it, even asleep
+
+
 def _first_reconcile_pending(state: PoolState) -> bool:
     # Its status comes once its children are applied: one status write per new pool, not two.
     return (
@@ -125,7 +162,7 @@ class ScalingLoop:
     async def tick(self) -> None:
         pools = [s for s in self._registry if not s.deleting]
         self._telemetry.pools.set(len(pools))
-        groups: dict[str, tuple[RedisTarget, list[PoolState]]] = {}
+        groups: dict[tuple[str, str], tuple[RedisTarget, list[PoolState]]] = {}
         for state in pools:
             state.secret_error = None
             if state.pool is None or state.workload is None:
@@ -135,8 +172,9 @@ class ScalingLoop:
             except RedisConfigError as exc:
                 state.secret_error = str(exc)
                 continue
-            groups.setdefault(target.url, (target, []))[1].append(state)
-        await self._redis.retain(set(groups))
+            groups.setdefault((target.url, target.prefix), (target, []))[1].append(state)
+        flag_queue_conflicts(pools, [(t, members) for t, members in groups.values()])
+        await self._redis.retain({url for url, _ in groups})
         observed = await asyncio.gather(
             *(self._observe(t, members) for t, members in groups.values())
         )
@@ -165,13 +203,11 @@ class ScalingLoop:
         timeout = max(2.0, 2 * self._settings.tick_seconds)
         try:
             found = await asyncio.wait_for(
-                observe_pools(
-                    self._redis.client(target), queries, prefix=self._settings.key_prefix
-                ),
+                observe_pools(self._redis.client(target), queries, prefix=target.prefix),
                 timeout,
             )
         except Exception as exc:  # timeouts, auth and protocol errors: hold, like an outage
-            error = f"Redis {target.shown} unreadable: {type(exc).__name__}: {exc}"
+            error = unreadable_message(target, exc)
             found = {q.key: Observations.failed(current_replicas=q.current_replicas, error=error)
                      for q in queries}  # fmt: skip
         by_key = {f"{s.namespace}/{s.name}": s.key for s in members}
@@ -272,6 +308,7 @@ class ScalingLoop:
             ("spec", "InvalidSpec", "SpecValid", state.spec_error),
             ("reconcile", "ReconcileFailed", "Reconciled", state.reconcile_error),
             ("config", "RedisConfigInvalid", "RedisConfigValid", state.secret_error),
+            ("conflict", "QueueConflict", "QueueConflictResolved", state.conflict),
         ):
             self._events.report(state, kind=kind, reason=reason, message=message, resolved=resolved)
 
@@ -296,6 +333,8 @@ class ScalingLoop:
             problems.append(Problem("ReconcileFailed", state.reconcile_error))
         if state.secret_error is not None:
             problems.append(Problem("RedisConfigInvalid", state.secret_error))
+        if state.conflict is not None:
+            problems.append(Problem("QueueConflict", state.conflict))
         if obs is not None and obs.error is not None:
             problems.append(Problem("RedisUnavailable", obs.error))
         seen, decision = state.observation, state.decision

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import click
 
 from worker_runtime.connection import CONNECTION_ERRORS
+from worker_runtime.core.keys import DEFAULT_PREFIX
 
 T = TypeVar("T")
 
@@ -20,6 +21,16 @@ redis_url_option = click.option(
     show_default=True,
     show_envvar=True,
     help="Redis to use.",
+)
+
+
+key_prefix_option = click.option(
+    "--key-prefix",
+    envvar="SHOAL_KEY_PREFIX",
+    default=DEFAULT_PREFIX,
+    show_default=True,
+    show_envvar=True,
+    help="Prefix of the queue's Redis keys (a WorkerPool's spec.redis.keyPrefix).",
 )
 
 

@@ -40,7 +40,12 @@ def choose_redis(
             warnings.append(
                 "spec.redis.caSecretRef: not read locally; the system's CA bundle verifies TLS"
             )
-        return RedisTarget(redis_url_of(spec_redis, default=None), "spec.redis", warnings)
+        url = redis_url_of(spec_redis, default=None)
+        if url is not None:
+            return RedisTarget(url, "spec.redis", warnings)
+    else:
+        warnings = []
+    # Neither url nor host in spec.redis: the default Redis, as for a pool without spec.redis.
     if env_url:
-        return RedisTarget(env_url, "REDIS_URL")
-    return RedisTarget(None, "private")
+        return RedisTarget(env_url, "REDIS_URL", warnings)
+    return RedisTarget(None, "private", warnings)

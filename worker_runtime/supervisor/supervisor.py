@@ -26,6 +26,7 @@ from worker_runtime.core.autoscaler import decide
 from worker_runtime.core.keys import DEFAULT_PREFIX
 from worker_runtime.core.observations import History, Observations
 from worker_runtime.core.spec import WorkerPool
+from worker_runtime.core.worker_env import key_prefix_of
 from worker_runtime.heartbeat import WorkerInfo, list_workers
 from worker_runtime.pool_observer import PoolQuery, observe_pools, worker_loads
 from worker_runtime.supervisor.process_pool import PoolSettings, ProcessPool
@@ -167,7 +168,8 @@ class Supervisor:
 
     async def _observe(self, redis: RedisClient) -> tuple[Observations, list[WorkerInfo]]:
         queues = tuple(self.pool.spec.queues)
-        key, prefix = self.pool.metadata.name, self.options.key_prefix
+        key = self.pool.metadata.name
+        prefix = key_prefix_of(self.pool.spec, default=self.options.key_prefix)
         query = PoolQuery(key=key, queues=queues, current_replicas=self.target)
         try:
             obs = (await observe_pools(redis, [query], prefix=prefix, with_workers=False))[key]
