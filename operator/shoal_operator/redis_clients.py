@@ -19,6 +19,7 @@ import base64
 import binascii
 import contextlib
 import hashlib
+import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from shoal_operator.kube import ApiError, KubeApi, secret_path
 from shoal_operator.settings import OperatorSettings
 from worker_runtime.config import with_ca_file, with_password
 from worker_runtime.connection import CONNECTION_ERRORS, RedisClient, connect
+from worker_runtime.core.keys import DEFAULT_PREFIX
 from worker_runtime.core.spec import SecretKeyRef, WorkerPoolSpec
 from worker_runtime.core.worker_env import key_prefix_of, redis_url_of
 
@@ -45,7 +47,7 @@ class RedisTarget:
 
     url: str
     shown: str  # the URL without password, for messages
-    prefix: str = "shoal"  # of the queues' keys: pools on one Redis differ by it
+    prefix: str = DEFAULT_PREFIX  # of the queues' keys: pools on one Redis differ by it
     ca_ref: str | None = None  # where the CA came from, to name it when TLS fails
 
     @property
@@ -64,8 +66,8 @@ class RedisClients:
         self._api = api
         self._clients: dict[str, RedisClient] = {}
         self._secrets: dict[tuple[str, str, str], tuple[float, str | RedisConfigError]] = {}
-
         self._ca_dir: Path | None = None
+        self._ca_files: dict[str, str] = {}  # PEM text -> the file holding it
 
     async def target(self, namespace: str, spec: WorkerPoolSpec) -> RedisTarget:
         """The pool's Redis, password included; RedisConfigError when it cannot be had."""
@@ -86,9 +88,10 @@ class RedisClients:
         if ca_ref is not None:
             ca_file = self._ca_file(await self._secret(namespace, ca_ref, "caSecretRef"), ca_ref)
         url = with_ca_file(with_password(base, password), ca_file)
-        where = f"spec.redis.caSecretRef (Secret {namespace}/{ca_ref.name})" if ca_ref else None
-        if where is None and ca_file is not None:
-            where = "the operator's REDIS_CA_FILE"
+        if ca_ref is not None:
+            where: str | None = f"spec.redis.caSecretRef (Secret {namespace}/{ca_ref.name})"
+        else:
+            where = None if ca_file is None else "the operator's REDIS_CA_FILE"
         return RedisTarget(url=url, shown=shown, prefix=prefix, ca_ref=where)
 
     def _default_base(
@@ -123,11 +126,14 @@ class RedisClients:
                 f"spec.redis.caSecretRef: Secret {ref.name} key {ref.key!r} holds no PEM "
                 "certificate"
             )
+        known = self._ca_files.get(pem)
+        if known is not None:
+            return known
         if self._ca_dir is None:
             self._ca_dir = Path(tempfile.mkdtemp(prefix="shoal-operator-ca-"))
         path = self._ca_dir / f"{hashlib.sha256(pem.encode()).hexdigest()[:24]}.pem"
-        if not path.exists():
-            path.write_text(pem)
+        path.write_text(pem)
+        self._ca_files[pem] = str(path)
         return str(path)
 
     async def _secret(self, namespace: str, ref: SecretKeyRef, field: str) -> str:
@@ -198,6 +204,9 @@ class RedisClients:
         for client in self._clients.values():
             await self._close(client)
         self._clients.clear()
+        if self._ca_dir is not None:
+            shutil.rmtree(self._ca_dir, ignore_errors=True)
+            self._ca_dir, self._ca_files = None, {}
 
     @staticmethod
     async def _close(client: RedisClient) -> None:
