@@ -63,10 +63,9 @@ def asleep_and_unchanged(state: PoolState, obs: Observations | None) -> bool:
     )
 
 
-def unreadable_message(target: RedisTarget, exc: BaseException) -> str:
-    """One line for a failed read; a TLS verification failure names the CA that was used."""
-    error = f"Redis {target.shown} unreadable: {type(exc).__name__}: {exc}"
-    if "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc):
+def explained(target: RedisTarget, error: str) -> str:
+    """A read error, with the CA that was used when TLS verification failed."""
+    if "CERTIFICATE_VERIFY_FAILED" in error or "certificate verify failed" in error:
         ca = target.ca_ref or "the system's CA bundle (set spec.redis.caSecretRef)"
         error += f"; the server's TLS certificate is not signed by the CA of {ca}"
     return error
@@ -207,11 +206,16 @@ class ScalingLoop:
                 timeout,
             )
         except Exception as exc:  # timeouts, auth and protocol errors: hold, like an outage
-            error = unreadable_message(target, exc)
+            error = f"Redis {target.shown} unreadable: {type(exc).__name__}: {exc}"
             found = {q.key: Observations.failed(current_replicas=q.current_replicas, error=error)
                      for q in queries}  # fmt: skip
         by_key = {f"{s.namespace}/{s.name}": s.key for s in members}
-        return {by_key[k]: obs for k, obs in found.items()}
+        return {
+            by_key[k]: obs
+            if obs.error is None
+            else replace(obs, error=explained(target, obs.error))
+            for k, obs in found.items()
+        }
 
     async def _act(self, state: PoolState, obs: Observations | None) -> None:
         async with state.lock:

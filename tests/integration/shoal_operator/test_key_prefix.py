@@ -35,7 +35,8 @@ def test_pools_sharing_a_queue_are_flagged_and_a_key_prefix_separates_them(
 
     env.create_pool("c", queues=["shared"], redis={"keyPrefix": "team-c"},
                     scaling={"maxReplicas": 2, **FAST})  # fmt: skip
-    enqueue(redis_url, "shared", 40, prefix="team-c")
+    enqueue(redis_url, "shared", 1000, prefix="team-c")
+    wait(lambda: env.status("c").get("backlog") == 1000, 15, "c's backlog under team-c")
     wait(lambda: env.replicas("c") == 2, 15, "c scaled on its own prefix's backlog")
     assert env.condition("c", "Degraded")["status"] == "False"
     assert env.status("a").get("backlog") == 0  # the default prefix's queue is empty

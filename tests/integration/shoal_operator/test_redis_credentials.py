@@ -84,8 +84,8 @@ def test_default_redis_with_a_password_works_end_to_end_or_is_refused_naming_the
     env.create_pool("wrongpw", redis={"passwordSecretRef": {"name": "redis-wrong",
                                                            "key": "password"}},
                     scaling={"maxReplicas": 2, **FAST})  # fmt: skip
-    enqueue(authed, "withpw", 100)
-    enqueue(authed, "wrongpw", 100)
+    enqueue(authed, "withpw", 1000)
+    enqueue(authed, "wrongpw", 1000)
     wait(lambda: env.replicas("withpw") == 2, 15, "the pool with its password scaled up")
     assert env.condition("withpw", "Degraded")["status"] == "False"
     values = {v.name: v for v in rendered_env(env, "withpw")}

@@ -42,9 +42,9 @@ def test_tls_with_a_private_ca_for_the_operator_and_the_workers(
                         scaling={"maxReplicas": 3, **FAST})  # fmt: skip
         wrong_ref = {"name": "wrong-ca", "key": "ca.crt"}
         env.create_pool("wrongca", redis={"url": redis.url, "caSecretRef": wrong_ref})
-        enqueue(with_ca_file(redis.url, str(redis.ca.cert)), "tls", 300)
+        enqueue(with_ca_file(redis.url, str(redis.ca.cert)), "tls", 1000)
 
-        wait(lambda: env.status("tls").get("backlog") == 300, 15, "backlog read over TLS")
+        wait(lambda: env.status("tls").get("backlog") == 1000, 15, "backlog read over TLS")
         wait(lambda: env.replicas("tls") == 3, 10, "scaled on the TLS backlog")
         assert env.condition("tls", "Degraded")["status"] == "False"
         values = {v.name: v.value for v in rendered_env(env, "tls")}
