@@ -95,6 +95,7 @@ def command(
         tick_seconds=tick,
         processes=PoolSettings(),
         redis_password=env.get("REDIS_PASSWORD"),
+        redis_ca_file=env.get("REDIS_CA_FILE") or None,
         # What the workers inherit when the manifest sets no spec.redis.keyPrefix.
         key_prefix=env.get("SHOAL_KEY_PREFIX") or DEFAULT_PREFIX,
     )

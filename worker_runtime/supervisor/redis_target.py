@@ -38,7 +38,8 @@ def choose_redis(
             )
         if spec_redis.ca_secret_ref is not None:
             warnings.append(
-                "spec.redis.caSecretRef: not read locally; the system's CA bundle verifies TLS"
+                "spec.redis.caSecretRef: Secrets are not read locally; set REDIS_CA_FILE to the "
+                "CA bundle (else the system's verifies TLS)"
             )
         url = redis_url_of(spec_redis, default=None)
         if url is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from worker_runtime.config import with_password
+from worker_runtime.config import with_ca_file, with_password
 from worker_runtime.connection import CONNECTION_ERRORS, RedisClient, connect
 from worker_runtime.core.autoscaler import decide
 from worker_runtime.core.keys import DEFAULT_PREFIX
@@ -40,6 +40,7 @@ class SupervisorOptions:
     tick_seconds: float = 1.0
     processes: PoolSettings = field(default_factory=PoolSettings)
     redis_password: str | None = None  # joins the URL for the supervisor's own reads
+    redis_ca_file: str | None = None  # REDIS_CA_FILE: a private CA, for its own reads too
     key_prefix: str = DEFAULT_PREFIX
     extra_env: Mapping[str, str] = field(default_factory=dict)  # added to every worker's env
 
@@ -101,7 +102,7 @@ class Supervisor:
 
     async def run(self) -> RunSummary:
         url = with_password(self.redis_url, self.options.redis_password)
-        redis = connect(url, max_connections=4)
+        redis = connect(with_ca_file(url, self.options.redis_ca_file), max_connections=4)
         try:
             await self.processes.scale_to(self.target, self._clock())
             while not self.stopping:
