@@ -16,15 +16,20 @@ from tests.harness.redis_server import RedisServer
 
 
 class TlsRedis:
-    def __init__(self, *, extra_args: list[str] | None = None) -> None:
+    """``bind`` as for RedisServer (e.g. a test node's bridge too); each address is in the
+    server certificate, so pods can verify it at the address they use."""
+
+    def __init__(
+        self, *, bind: tuple[str, ...] = ("127.0.0.1",), extra_args: list[str] | None = None
+    ) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="shoal-redis-tls-"))
         self.ca: CertPair = make_ca(self.dir, "redis-ca")
         #: Another CA, which did not sign the server's certificate.
         self.wrong_ca: CertPair = make_ca(self.dir, "wrong-ca")
         cert = make_cert(self.dir, "redis", self.ca, "redis", server=True,
-                         dns_names=("localhost",), ip_addresses=("127.0.0.1",))  # fmt: skip
+                         dns_names=("localhost",), ip_addresses=bind)  # fmt: skip
         self.tls_port = free_port()
-        self.server = RedisServer(extra_args=[
+        self.server = RedisServer(bind=bind, extra_args=[
             "--tls-port", str(self.tls_port), "--tls-cert-file", str(cert.cert),
             "--tls-key-file", str(cert.key), "--tls-ca-cert-file", str(self.ca.cert),
             "--tls-auth-clients", "no", *(extra_args or []),
@@ -32,7 +37,10 @@ class TlsRedis:
 
     @property
     def url(self) -> str:
-        return f"rediss://127.0.0.1:{self.tls_port}/0"
+        return self.url_at(self.server.bind[0])
+
+    def url_at(self, address: str) -> str:
+        return f"rediss://{address}:{self.tls_port}/0"
 
     def ca_pem(self, wrong: bool = False) -> str:
         return (self.wrong_ca if wrong else self.ca).cert.read_text()
