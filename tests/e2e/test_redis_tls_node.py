@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from tests.e2e.cluster_env import GROUP, PLURAL, REPO, VERSION, E2EEnv, pod_ready
 from tests.harness.redis_tls import TlsRedis
@@ -63,8 +64,15 @@ def test_worker_pods_and_the_operator_use_the_pools_private_ca(
                                  string_data={"ca.crt": tls_redis.ca_pem(wrong=wrong)})  # fmt: skip
         core.create_namespaced_secret(ns, secret)
     e2e_env.kubectl("apply", "--server-side", "-f", str(REPO / "crds"))
+    e2e_env.kubectl("wait", "--for", "condition=Established", f"crd/{PLURAL}.{GROUP}",
+                    "--timeout=60s")  # fmt: skip
+    # Established is not yet servable: a new CRD's storage answers 404/429 for a moment.
+    wait_until(lambda: e2e_env.custom().list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL),
+               30, 0.2, description="WorkerPools servable", ignore=(ApiException,))  # fmt: skip
     log = e2e_env.workdir / f"operator-{ns}.log"
-    env = {**os.environ, "KUBECONFIG": str(e2e_env.kubeconfig), "PYTHONPATH": str(REPO)}
+    paths = (str(REPO), str(REPO / "operator"), os.environ.get("PYTHONPATH"))
+    env = {**os.environ, "KUBECONFIG": str(e2e_env.kubeconfig),
+           "PYTHONPATH": os.pathsep.join(p for p in paths if p)}  # fmt: skip
     with log.open("ab") as out:
         operator = subprocess.Popen(
             [sys.executable, "-m", "shoal", "operator", "--namespace", ns, "--tick-seconds", "1"],
