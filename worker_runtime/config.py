@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 from typing import Literal
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -83,6 +83,20 @@ def with_password(url: str, password: str | None) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def with_ca_file(url: str, ca_file: str | None) -> str:
+    """``url`` verifying the server's TLS certificate against the PEM bundle ``ca_file``.
+
+    redis-py reads ``ssl_ca_certs`` from the URL's query, so every client made from the URL
+    (standalone, Cluster, the operator's and the workers') trusts that CA and no other.
+    """
+    if not ca_file:
+        return url
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "ssl_ca_certs"]
+    query.append(("ssl_ca_certs", ca_file))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 class WorkerSettings(BaseSettings):
     """Worker settings from environment variables (names as in the seed) or a mounted file."""
 
@@ -93,6 +107,8 @@ class WorkerSettings(BaseSettings):
     redis_port: int = Field(6379, alias="REDIS_PORT", ge=1, le=65535)
     redis_password: str | None = Field(None, alias="REDIS_PASSWORD")
     redis_tls: bool = Field(False, alias="REDIS_TLS")
+    #: PEM CA bundle that signs the Redis server's certificate (a private CA; TLS only).
+    redis_ca_file: str | None = Field(None, alias="REDIS_CA_FILE")
     key_prefix: str = Field(DEFAULT_PREFIX, alias="SHOAL_KEY_PREFIX")
     concurrency: int = Field(5, alias="WORKER_CONCURRENCY", ge=1, le=10_000)
     max_jobs_per_worker: int = Field(50, alias="WORKER_MAX_JOBS_PER_WORKER", ge=1, le=100_000)
@@ -176,10 +192,12 @@ class WorkerSettings(BaseSettings):
     def resolved_redis_url(self) -> str:
         if self.redis_url:
             # A password from REDIS_PASSWORD (a Secret in Kubernetes) joins a URL without one.
-            return with_password(self.redis_url, self.redis_password)
-        return redis_url_from_parts(
-            host=self.redis_host,
-            port=self.redis_port,
-            password=self.redis_password,
-            tls=self.redis_tls,
-        )
+            url = with_password(self.redis_url, self.redis_password)
+        else:
+            url = redis_url_from_parts(
+                host=self.redis_host,
+                port=self.redis_port,
+                password=self.redis_password,
+                tls=self.redis_tls,
+            )
+        return with_ca_file(url, self.redis_ca_file)

@@ -81,6 +81,7 @@ class Reconciler:
             default_redis_url=self._settings.redis_url,
             heartbeat_seconds=self._settings.worker_heartbeat_seconds,
             replicas=replicas,
+            key_prefix=self._settings.key_prefix,
         )
 
     async def reconcile(self, state: PoolState, *, force: bool = False) -> None:

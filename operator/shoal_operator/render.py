@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from worker_runtime.core.keys import DEFAULT_PREFIX
 from worker_runtime.core.spec import PodSecurityContext, WorkerPool, WorkerPoolSpec
-from worker_runtime.core.worker_env import redis_url_of, termination_grace_seconds, worker_env
+from worker_runtime.core.worker_env import (
+    key_prefix_of,
+    redis_url_of,
+    termination_grace_seconds,
+    worker_env,
+)
 
 FIELD_MANAGER = "shoal-operator"
 SCALER_FIELD_MANAGER = "shoal-operator-scaler"
@@ -23,6 +29,10 @@ HEALTH_PORT = 9091
 #: The Shoal image's numeric user (a numeric uid lets the kubelet prove runAsNonRoot).
 WORKER_UID = 10001
 TMP_SIZE_LIMIT = "256Mi"
+#: Where spec.redis.caSecretRef's key is mounted (REDIS_CA_FILE points at the file).
+REDIS_CA_VOLUME = "redis-ca"
+REDIS_CA_DIR = "/etc/shoal/redis-ca"
+REDIS_CA_FILE = f"{REDIS_CA_DIR}/ca.crt"
 
 
 def pool_labels(name: str) -> dict[str, str]:
@@ -68,9 +78,16 @@ def _metadata(pool: WorkerPool) -> dict[str, Any]:
 
 
 def container_env(
-    pool: WorkerPool, *, default_redis_url: str | None, heartbeat_seconds: int
+    pool: WorkerPool,
+    *,
+    default_redis_url: str | None,
+    heartbeat_seconds: int,
+    key_prefix: str = DEFAULT_PREFIX,
 ) -> list[dict[str, Any]]:
-    """The worker container's env: pool settings, Redis, identity; spec.env wins on a clash."""
+    """The worker container's env: pool settings, Redis, identity (spec.env cannot set these).
+
+    ``key_prefix`` is the operator's default; spec.redis.keyPrefix wins (see ``worker_env``).
+    """
     spec = pool.spec
     env: dict[str, dict[str, Any]] = {}
 
@@ -86,12 +103,15 @@ def container_env(
     if spec.redis is not None and spec.redis.password_secret_ref is not None:
         ref = spec.redis.password_secret_ref
         put("REDIS_PASSWORD", valueFrom={"secretKeyRef": {"name": ref.name, "key": ref.key}})
+    if spec.redis is not None and spec.redis.ca_secret_ref is not None:
+        put("REDIS_CA_FILE", REDIS_CA_FILE)
+    put("SHOAL_KEY_PREFIX", key_prefix_of(spec, default=key_prefix))
     for name, value in worker_env(spec).items():
         put(name, value)
     put("HEALTH_PORT", str(HEALTH_PORT))
     put("WORKER_HEARTBEAT_INTERVAL", str(heartbeat_seconds))
-    for var in spec.env:
-        env[var.name] = var.model_dump(mode="json", by_alias=True, exclude_none=True)
+    for var in spec.env:  # the CRD refuses reserved names: these never replace the above
+        env.setdefault(var.name, var.model_dump(mode="json", by_alias=True, exclude_none=True))
     return list(env.values())
 
 
@@ -105,7 +125,11 @@ def _probe(path: str, *, period: int, failures: int) -> dict[str, Any]:
 
 
 def container(
-    pool: WorkerPool, *, default_redis_url: str | None, heartbeat_seconds: int
+    pool: WorkerPool,
+    *,
+    default_redis_url: str | None,
+    heartbeat_seconds: int,
+    key_prefix: str = DEFAULT_PREFIX,
 ) -> dict[str, Any]:
     spec = pool.spec
     body: dict[str, Any] = {"name": CONTAINER_NAME, "image": spec.image}
@@ -115,7 +139,10 @@ def container(
         # The image's entry point is `shoal`; without an app the image's own command runs.
         body["args"] = ["worker", spec.app]
     body["env"] = container_env(
-        pool, default_redis_url=default_redis_url, heartbeat_seconds=heartbeat_seconds
+        pool,
+        default_redis_url=default_redis_url,
+        heartbeat_seconds=heartbeat_seconds,
+        key_prefix=key_prefix,
     )
     body["ports"] = [{"name": METRICS_PORT_NAME, "containerPort": HEALTH_PORT, "protocol": "TCP"}]
     body["livenessProbe"] = _probe("/livez", period=10, failures=3)
@@ -136,8 +163,22 @@ def container(
     mounts = [
         m.model_dump(mode="json", by_alias=True, exclude_none=True) for m in spec.volume_mounts
     ]
-    body["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}, *mounts]
+    body["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    if _ca_volume(pool.spec) is not None:
+        body["volumeMounts"].append(
+            {"name": REDIS_CA_VOLUME, "mountPath": REDIS_CA_DIR, "readOnly": True}
+        )
+    body["volumeMounts"] += mounts
     return body
+
+
+def _ca_volume(spec: WorkerPoolSpec) -> dict[str, Any] | None:
+    """The volume holding spec.redis.caSecretRef's key as ca.crt, or None without one."""
+    ref = spec.redis.ca_secret_ref if spec.redis is not None else None
+    if ref is None:
+        return None
+    items = [{"key": ref.key, "path": "ca.crt"}]
+    return {"name": REDIS_CA_VOLUME, "secret": {"secretName": ref.name, "items": items}}
 
 
 def _pod_security_context(spec: WorkerPoolSpec) -> dict[str, Any]:
@@ -153,15 +194,21 @@ def _pod_security_context(spec: WorkerPoolSpec) -> dict[str, Any]:
 
 
 def pod_template(
-    pool: WorkerPool, *, default_redis_url: str | None, heartbeat_seconds: int
+    pool: WorkerPool,
+    *,
+    default_redis_url: str | None,
+    heartbeat_seconds: int,
+    key_prefix: str = DEFAULT_PREFIX,
 ) -> dict[str, Any]:
     spec = pool.spec
+    worker = container(
+        pool,
+        default_redis_url=default_redis_url,
+        heartbeat_seconds=heartbeat_seconds,
+        key_prefix=key_prefix,
+    )
     pod: dict[str, Any] = {
-        "containers": [
-            container(
-                pool, default_redis_url=default_redis_url, heartbeat_seconds=heartbeat_seconds
-            )
-        ],
+        "containers": [worker],
         # Workers talk to Redis, never to the Kubernetes API.
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": termination_grace_seconds(spec),
@@ -171,6 +218,9 @@ def pod_template(
             *(v.model_dump(mode="json", by_alias=True, exclude_none=True) for v in spec.volumes),
         ],
     }
+    ca_volume = _ca_volume(spec)
+    if ca_volume is not None:
+        pod["volumes"].append(ca_volume)
     if spec.service_account_name:
         pod["serviceAccountName"] = spec.service_account_name
     if spec.node_selector:
@@ -200,13 +250,18 @@ def render_deployment(
     default_redis_url: str | None,
     heartbeat_seconds: int,
     replicas: int | None = None,
+    key_prefix: str = DEFAULT_PREFIX,
 ) -> dict[str, Any]:
     """The worker Deployment; ``replicas`` only when creating it (see the module docstring)."""
+    template = pod_template(
+        pool,
+        default_redis_url=default_redis_url,
+        heartbeat_seconds=heartbeat_seconds,
+        key_prefix=key_prefix,
+    )
     spec: dict[str, Any] = {
         "selector": {"matchLabels": selector_labels(pool.metadata.name)},
-        "template": pod_template(
-            pool, default_redis_url=default_redis_url, heartbeat_seconds=heartbeat_seconds
-        ),
+        "template": template,
     }
     if replicas is not None:
         spec = {"replicas": replicas, **spec}

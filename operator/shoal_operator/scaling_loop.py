@@ -71,6 +71,42 @@ def asleep_and_unchanged(state: PoolState, obs: Observations | None) -> bool:
     )
 
 
+def explained(target: RedisTarget, error: str) -> str:
+    """A read error, with the CA that was used when TLS verification failed."""
+    if "CERTIFICATE_VERIFY_FAILED" in error or "certificate verify failed" in error:
+        ca = target.ca_ref or "the system's CA bundle (set spec.redis.caSecretRef)"
+        error += f"; the server's TLS certificate is not signed by the CA of {ca}"
+    return error
+
+
+def flag_queue_conflicts(
+    pools: Sequence[PoolState], groups: Sequence[tuple[RedisTarget, Sequence[PoolState]]]
+) -> None:
+    """Set ``conflict`` on pools that share a queue with another pool on one keyspace.
+
+    Such pools take each other's jobs and scale on one backlog; a key prefix separates them.
+    """
+    claims: dict[tuple[str, str, str], list[PoolState]] = {}
+    for target, members in groups:
+        for state in members:
+            assert state.pool is not None
+            for queue in state.pool.spec.queues:
+                claims.setdefault((*target.scope, queue), []).append(state)
+    found: dict[tuple[str, str], str] = {}
+    for (shown, prefix, queue), owners in claims.items():
+        for state in owners if len(owners) > 1 else ():
+            others = ", ".join(f"{o.namespace}/{o.name}" for o in owners if o is not state)
+            found.setdefault(state.key, (
+                f"queue {queue} on {shown} (key prefix {prefix}) is also used by pool "
+                f"{others}: they take each other's jobs; give each its own "
+                "spec.redis.keyPrefix or queue name"
+            ))  # fmt: skip
+    for state in pools:
+        conflict = found.get(state.key)
+        if conflict != state.conflict:
+            state.conflict, state.touched = conflict, True  # status must say it, even asleep
+
+
 def _first_reconcile_pending(state: PoolState) -> bool:
     # Its status comes once its children are applied: one status write per new pool, not two.
     return (
@@ -139,7 +175,7 @@ class ScalingLoop:
     async def tick(self) -> None:
         pools = [s for s in self._registry if not s.deleting]
         self._telemetry.pools.set(len(pools))
-        groups: dict[str, tuple[RedisTarget, list[PoolState]]] = {}
+        groups: dict[tuple[str, str], tuple[RedisTarget, list[PoolState]]] = {}
         unread: dict[tuple[str, str], Observations] = {}
         for state in pools:
             state.secret_error = None
@@ -154,8 +190,9 @@ class ScalingLoop:
                     current_replicas=state.workload.spec_replicas, error=str(exc)
                 )
                 continue
-            groups.setdefault(target.url, (target, []))[1].append(state)
-        await self._redis.retain(set(groups))
+            groups.setdefault((target.url, target.prefix), (target, []))[1].append(state)
+        flag_queue_conflicts(pools, [(t, members) for t, members in groups.values()])
+        await self._redis.retain({url for url, _ in groups})
         observed = await asyncio.gather(
             *(self._observe(t, members) for t, members in groups.values())
         )
@@ -184,9 +221,7 @@ class ScalingLoop:
         timeout = max(2.0, 2 * self._settings.tick_seconds)
         try:
             found = await asyncio.wait_for(
-                observe_pools(
-                    self._redis.client(target), queries, prefix=self._settings.key_prefix
-                ),
+                observe_pools(self._redis.client(target), queries, prefix=target.prefix),
                 timeout,
             )
         except Exception as exc:  # timeouts, auth and protocol errors: hold, like an outage
@@ -194,7 +229,12 @@ class ScalingLoop:
             found = {q.key: Observations.failed(current_replicas=q.current_replicas, error=error)
                      for q in queries}  # fmt: skip
         by_key = {f"{s.namespace}/{s.name}": s.key for s in members}
-        return {by_key[k]: obs for k, obs in found.items()}
+        return {
+            by_key[k]: obs
+            if obs.error is None
+            else replace(obs, error=explained(target, obs.error))
+            for k, obs in found.items()
+        }
 
     async def _act(self, state: PoolState, obs: Observations | None) -> None:
         async with state.lock:
@@ -313,6 +353,7 @@ class ScalingLoop:
             ("config", "RedisConfigInvalid", "RedisConfigValid", state.secret_error),
             ("replicas", "ReplicasIgnored", "ReplicasIgnoredNoMore",
              ignored_replicas_message(_ignored_replicas(state))),
+            ("conflict", "QueueConflict", "QueueConflictResolved", state.conflict),
         ):  # fmt: skip
             self._events.report(state, kind=kind, reason=reason, message=message, resolved=resolved)
         failure = state.workload.failure if state.workload else None
@@ -343,8 +384,10 @@ class ScalingLoop:
             problems.append(Problem("ReconcileFailed", state.reconcile_error))
         if state.secret_error is not None:
             problems.append(Problem("RedisConfigInvalid", state.secret_error))
-        elif obs is not None and obs.error is not None:
+        elif obs is not None and obs.error is not None:  # an unread config is reported above
             problems.append(Problem("RedisUnavailable", obs.error))
+        if state.conflict is not None:
+            problems.append(Problem("QueueConflict", state.conflict))
         failure = state.workload.failure if state.workload else None
         if failure is not None:
             problems.append(deployment_problem(state.name, failure))

@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from worker_runtime.config import with_password
 from worker_runtime.core.keys import DEFAULT_PREFIX
+from worker_runtime.core.spec_rules import KEY_PREFIX
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -35,6 +35,9 @@ class OperatorSettings(BaseModel):
     redis_password: str | None = Field(
         None, repr=False, description="Password of the default Redis (REDIS_PASSWORD)."
     )
+    redis_ca_file: str | None = Field(
+        None, description="PEM CA bundle of the default Redis's TLS certificate (REDIS_CA_FILE)."
+    )
     tick_seconds: float = Field(1.0, ge=0.05, le=60, description="Scaling loop period.")
     liveness_host: str = "0.0.0.0"
     liveness_port: int | None = Field(None, ge=1, le=65535)
@@ -44,7 +47,8 @@ class OperatorSettings(BaseModel):
     log_format: Literal["auto", "json", "console"] = "json"
     #: WORKER_HEARTBEAT_INTERVAL of the worker pods: fresh heartbeats are what scale-down reads.
     worker_heartbeat_seconds: int = Field(5, ge=1, le=300)
-    key_prefix: str = Field(DEFAULT_PREFIX, min_length=1, max_length=64)
+    #: Key prefix of pools without spec.redis.keyPrefix (SHOAL_KEY_PREFIX).
+    key_prefix: str = Field(DEFAULT_PREFIX, max_length=63, pattern=KEY_PREFIX)
     #: Kubernetes API requests in flight at once (one connection each).
     api_concurrency: int = Field(16, ge=1, le=256)
     pod_name: str | None = None
@@ -68,16 +72,22 @@ class OperatorSettings(BaseModel):
             raise ValueError(f"{value!r} is not a redis://, rediss:// or unix:// URL")
         return value
 
+    @field_validator("redis_ca_file")
+    @classmethod
+    def _readable_ca_file(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                with open(value, encoding="utf-8") as pem:
+                    text = pem.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ValueError(f"cannot read {value!r}: {exc}") from None
+            if "-----BEGIN CERTIFICATE-----" not in text:
+                raise ValueError(f"{value!r} holds no PEM certificate")
+        return value or None
+
     @property
     def clusterwide(self) -> bool:
         return not self.namespaces
-
-    @property
-    def default_redis_connect_url(self) -> str | None:
-        """The default Redis with its password, for the operator's own connection only."""
-        if self.redis_url is None:
-            return None
-        return with_password(self.redis_url, self.redis_password)
 
     @property
     def redis_url_shown(self) -> str | None:

@@ -54,6 +54,7 @@ class PoolState:
     reconciled_generation: int | None = None
     reconcile_error: str | None = None
     secret_error: str | None = None
+    conflict: str | None = None  # another pool uses one of its queues on the same keyspace
     reported: dict[str, str] = field(default_factory=dict)  # error kind -> last Event message
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 

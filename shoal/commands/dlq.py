@@ -6,14 +6,14 @@ import json
 
 import click
 
-from shoal.commands._common import redis_url_option, run_async
+from shoal.commands._common import key_prefix_option, redis_url_option, run_async
 from worker_runtime.core.keys import InvalidQueueName
 from worker_runtime.producing.queue import Queue
 
 
-def _queue(name: str, redis_url: str) -> Queue:
+def _queue(name: str, redis_url: str, key_prefix: str) -> Queue:
     try:
-        return Queue(name, redis_url=redis_url)
+        return Queue(name, redis_url=redis_url, prefix=key_prefix)
     except InvalidQueueName as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -28,10 +28,11 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON lines, one job each, all fields.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
 @redis_url_option
+@key_prefix_option
 @run_async
-async def list_(queue: str, as_json: bool, limit: int, redis_url: str) -> None:
+async def list_(queue: str, as_json: bool, limit: int, redis_url: str, key_prefix: str) -> None:
     """List dead-lettered jobs (oldest first) with their error."""
-    async with _queue(queue, redis_url) as q:
+    async with _queue(queue, redis_url, key_prefix) as q:
         jobs = await q.dead_letters(limit=limit)
     for job in jobs:
         if as_json:
@@ -46,12 +47,15 @@ async def list_(queue: str, as_json: bool, limit: int, redis_url: str) -> None:
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Replay every dead-lettered job.")
 @redis_url_option
+@key_prefix_option
 @run_async
-async def replay(queue: str, ids: tuple[str, ...], all_: bool, redis_url: str) -> None:
+async def replay(
+    queue: str, ids: tuple[str, ...], all_: bool, redis_url: str, key_prefix: str
+) -> None:
     """Move jobs (IDS, or --all) back to the queue with a fresh attempt budget."""
     if bool(ids) == all_:
         raise click.ClickException("give job IDS or --all (not both)")
-    async with _queue(queue, redis_url) as q:
+    async with _queue(queue, redis_url, key_prefix) as q:
         n = await q.replay_dead(None if all_ else list(ids))
     click.echo(f"replayed {n} job(s)")
 
@@ -61,11 +65,14 @@ async def replay(queue: str, ids: tuple[str, ...], all_: bool, redis_url: str) -
 @click.argument("ids", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Delete every dead-lettered job.")
 @redis_url_option
+@key_prefix_option
 @run_async
-async def purge(queue: str, ids: tuple[str, ...], all_: bool, redis_url: str) -> None:
+async def purge(
+    queue: str, ids: tuple[str, ...], all_: bool, redis_url: str, key_prefix: str
+) -> None:
     """Delete dead-lettered jobs (IDS, or --all) for good."""
     if bool(ids) == all_:
         raise click.ClickException("give job IDS or --all (not both)")
-    async with _queue(queue, redis_url) as q:
+    async with _queue(queue, redis_url, key_prefix) as q:
         n = await q.purge_dead(None if all_ else list(ids))
     click.echo(f"purged {n} job(s)")

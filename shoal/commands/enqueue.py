@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 import click
 
-from shoal.commands._common import redis_url_option, run_async
+from shoal.commands._common import key_prefix_option, redis_url_option, run_async
 from worker_runtime.core.keys import InvalidQueueName
 from worker_runtime.producing.queue import JobSpec, Queue
 
@@ -29,6 +29,7 @@ def _parse(text: str, where: str) -> Any:
 @click.option("--delay", type=click.FloatRange(0), default=0.0, help="Seconds before it may run.")
 @click.option("--jsonl", type=click.File("r"), help="Enqueue one job per line of FILE (- = stdin).")
 @redis_url_option
+@key_prefix_option
 @run_async
 async def command(
     queue: str,
@@ -37,10 +38,11 @@ async def command(
     delay: float,
     jsonl: TextIO | None,
     redis_url: str,
+    key_prefix: str,
 ) -> None:
     """Add a job to QUEUE and print its id (with --jsonl: print how many were added)."""
     try:
-        q = Queue(queue, redis_url=redis_url)
+        q = Queue(queue, redis_url=redis_url, prefix=key_prefix)
     except InvalidQueueName as exc:
         raise click.ClickException(str(exc)) from None
     async with q:

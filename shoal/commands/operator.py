@@ -12,7 +12,9 @@ import click
     "--redis-url",
     envvar="REDIS_URL",
     show_envvar=True,
-    help="Default Redis of pools without spec.redis (REDIS_PASSWORD: its password).",
+    help="Default Redis of pools without spec.redis (REDIS_PASSWORD: its password; "
+    "REDIS_CA_FILE: the PEM CA bundle of a rediss:// URL; SHOAL_KEY_PREFIX: the default key "
+    "prefix, shoal).",
 )
 @click.option("--tick-seconds", type=float, default=1.0, show_default=True,
               help="Period of the scaling loop.")  # fmt: skip
@@ -51,6 +53,8 @@ def command(
             namespaces=namespaces,
             redis_url=redis_url,
             redis_password=os.environ.get("REDIS_PASSWORD") or None,
+            redis_ca_file=os.environ.get("REDIS_CA_FILE") or None,
+            **({"key_prefix": p} if (p := os.environ.get("SHOAL_KEY_PREFIX")) else {}),
             tick_seconds=tick_seconds,
             liveness_port=liveness_port,
             liveness_host=liveness_host,

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from shoal.commands._common import redis_url_option, run_async
+from shoal.commands._common import key_prefix_option, redis_url_option, run_async
 from worker_runtime.core.keys import InvalidQueueName
 from worker_runtime.producing.queue import Queue
 
@@ -15,11 +15,12 @@ from worker_runtime.producing.queue import Queue
 @click.argument("queue")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
 @redis_url_option
+@key_prefix_option
 @run_async
-async def command(queue: str, as_json: bool, redis_url: str) -> None:
+async def command(queue: str, as_json: bool, redis_url: str, key_prefix: str) -> None:
     """Print QUEUE's counts: waiting, active, delayed, completed, failed, dead."""
     try:
-        q = Queue(queue, redis_url=redis_url)
+        q = Queue(queue, redis_url=redis_url, prefix=key_prefix)
     except InvalidQueueName as exc:
         raise click.ClickException(str(exc)) from None
     async with q:

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from shoal.commands._local import local_redis, output_option
+from worker_runtime.core.keys import DEFAULT_PREFIX
 from worker_runtime.core.spec import ManifestError, WorkerPool
 from worker_runtime.supervisor.local_pool import load_local_pool, local_warnings
 from worker_runtime.supervisor.process_pool import PoolSettings
@@ -94,6 +95,9 @@ def command(
         tick_seconds=tick,
         processes=PoolSettings(),
         redis_password=env.get("REDIS_PASSWORD"),
+        redis_ca_file=env.get("REDIS_CA_FILE") or None,
+        # What the workers inherit when the manifest sets no spec.redis.keyPrefix.
+        key_prefix=env.get("SHOAL_KEY_PREFIX") or DEFAULT_PREFIX,
     )
     with local_redis(target, note) as url:
         note(

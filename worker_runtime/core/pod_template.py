@@ -15,6 +15,7 @@ from worker_runtime.core.spec_rules import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
     ENV_NAME,
+    RESERVED_ENV,
     Quantity,
     Rule,
     _cel_rules,
@@ -71,8 +72,15 @@ class EnvVar(_Spec):
             lambda s: s.value is None or s.value_from is None,
         ),
         Rule(
+            "name",
+            "is reserved: the operator sets it from the pool's spec (REDIS_URL, REDIS_PASSWORD,"
+            " WORKER_QUEUES, HEALTH_PORT, ...; see docs/workerpool.md)",
+            f"!(self.name in {list(RESERVED_ENV)!r})",
+            lambda s: s.name not in RESERVED_ENV,
+        ),
+        Rule(
             "value",
-            "REDIS_PASSWORD never inline; use valueFrom.secretKeyRef or redis.passwordSecretRef",
+            "REDIS_PASSWORD never inline; use redis.passwordSecretRef",
             "self.name != 'REDIS_PASSWORD' || !has(self.value)",
             lambda s: s.name != "REDIS_PASSWORD" or s.value is None,
         ),

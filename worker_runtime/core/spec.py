@@ -34,6 +34,7 @@ from worker_runtime.core.spec_rules import APP_REF as APP_REF
 from worker_runtime.core.spec_rules import DNS_LABEL as DNS_LABEL
 from worker_runtime.core.spec_rules import DNS_SUBDOMAIN as DNS_SUBDOMAIN
 from worker_runtime.core.spec_rules import ENV_NAME as ENV_NAME
+from worker_runtime.core.spec_rules import KEY_PREFIX as KEY_PREFIX
 from worker_runtime.core.spec_rules import QUANTITY as QUANTITY
 from worker_runtime.core.spec_rules import URL_WITH_PASSWORD as URL_WITH_PASSWORD
 from worker_runtime.core.spec_rules import Quantity as Quantity
@@ -47,20 +48,25 @@ KIND = "WorkerPool"
 
 
 class SecretKeyRef(_Spec):
-    """A key of a Secret in the pool's namespace."""
+    """A key of a Secret in the pool's namespace (labelled shoal.dev/redis-credentials=true)."""
 
     name: str = Field(max_length=253, pattern=DNS_SUBDOMAIN, description="Secret name.")
     key: str = Field(max_length=253, pattern=r"^[-._a-zA-Z0-9]+$", description="Key in it.")
 
 
 class RedisSpec(_Spec):
-    """Where the pool's queues live. Secrets by reference only, never inline."""
+    """Where the pool's queues live. Secrets by reference only, never inline.
+
+    Neither url nor host: the operator's default Redis, with this pool's password, CA and key
+    prefix (the workers cannot read the operator's own Secret, which lives in its namespace).
+    """
 
     url: str | None = Field(
         None,
         max_length=2048,
         pattern=r"^rediss?://\S+$",
-        description="redis:// or rediss:// URL without a password. Exclusive with host.",
+        description="redis:// or rediss:// URL without a password. Exclusive with host;"
+        " neither: the operator's default Redis.",
     )
     host: str | None = Field(
         None, max_length=253, pattern=r"^[A-Za-z0-9_.:\[\]-]+$", description="Redis host."
@@ -75,16 +81,27 @@ class RedisSpec(_Spec):
     ca_secret_ref: SecretKeyRef | None = Field(
         None, description="Secret with a PEM CA bundle to verify the server's TLS certificate."
     )
+    key_prefix: str | None = Field(
+        None,
+        max_length=63,
+        pattern=KEY_PREFIX,
+        description="Prefix of the queues' Redis keys (prefix:{queue}:...); default: the"
+        " operator's (shoal). Give each team its own on a shared Redis.",
+    )
 
     def uses_tls(self) -> bool:
         return self.tls or (self.url or "").startswith("rediss://")
 
+    def is_default(self) -> bool:
+        """Neither url nor host: the operator's default Redis."""
+        return self.url is None and self.host is None
+
     rules: ClassVar[tuple[Rule, ...]] = (
         Rule(
             "url",
-            "set exactly one of url or host",
-            "has(self.url) != has(self.host)",
-            lambda s: (s.url is None) != (s.host is None),
+            "set at most one of url or host (neither: the operator's default Redis)",
+            "!(has(self.url) && has(self.host))",
+            lambda s: s.url is None or s.host is None,
         ),
         Rule(
             "url",
@@ -111,11 +128,18 @@ class RedisSpec(_Spec):
             lambda s: not (s.tls and (s.url or "").startswith("redis://")),
         ),
         Rule(
+            "tls",
+            "only with url or host (the default Redis's own URL says whether it uses TLS)",
+            "!(has(self.tls) && self.tls) || has(self.url) || has(self.host)",
+            lambda s: not s.tls or not s.is_default(),
+        ),
+        Rule(
             "caSecretRef",
             "needs tls: true or a rediss:// url",
             "!has(self.caSecretRef) || (has(self.tls) && self.tls)"
-            " || (has(self.url) && self.url.startsWith('rediss://'))",
-            lambda s: s.ca_secret_ref is None or s.uses_tls(),
+            " || (has(self.url) && self.url.startsWith('rediss://'))"
+            " || (!has(self.url) && !has(self.host))",
+            lambda s: s.ca_secret_ref is None or s.uses_tls() or s.is_default(),
         ),
     )
 

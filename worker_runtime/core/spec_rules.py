@@ -35,8 +35,20 @@ QUANTITY = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
 )
-# userinfo with a colon before the host: redis://user:secret@host, redis://:secret@host
-URL_WITH_PASSWORD = r"^rediss?://[^/@]*:[^/@]*@"
+# userinfo with a colon before the host (redis://user:secret@host, redis://:secret@host), or a
+# password query parameter (redis://host/0?password=secret), which redis-py also reads.
+URL_WITH_PASSWORD = r"^rediss?://([^/@?#]*:[^/@?#]*@|[^?#]*[?]([^#]*&)?password=)"
+#: Worker env vars the operator sets from the spec (and Redis connection ones it must control:
+#: the operator reads the same Redis the workers use). spec.env may not set them.
+RESERVED_ENV = (
+    "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_TLS", "REDIS_CA_FILE",
+    "SHOAL_KEY_PREFIX", "SHOAL_POOL", "POD_NAME", "POD_NAMESPACE",
+    "WORKER_QUEUES", "WORKER_CONCURRENCY", "WORKER_MAX_JOBS_PER_WORKER", "WORKER_TIMEOUT_SECONDS",
+    "WORKER_RETRY", "WORKER_RATE_LIMIT", "WORKER_SHUTDOWN_GRACE_SECONDS",
+    "WORKER_HEARTBEAT_INTERVAL", "HEALTH_PORT", "HEALTH_HOST", "ENABLE_HEALTH_CHECKS",
+)  # fmt: skip
+#: A Redis key prefix: no braces, so the queue's {hash tag} stays the only one in a key.
+KEY_PREFIX = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$"
 
 
 @dataclass(frozen=True)

@@ -15,13 +15,20 @@ SHUTDOWN_MARGIN_SECONDS = 15
 
 def redis_url_of(redis: RedisSpec | None, *, default: str | None) -> str | None:
     """The pool's Redis URL (no password in it), or ``default`` when the pool names none."""
-    if redis is None:
+    if redis is None or redis.is_default():
         return default
     if redis.url:
         return redis.url
     scheme = "rediss" if redis.uses_tls() else "redis"
     user = f"{redis.username}@" if redis.username else ""
     return f"{scheme}://{user}{redis.host}:{redis.port or 6379}/{redis.db or 0}"
+
+
+def key_prefix_of(spec: WorkerPoolSpec, *, default: str) -> str:
+    """The prefix of the pool's Redis keys: spec.redis.keyPrefix, else the driver's default."""
+    if spec.redis is not None and spec.redis.key_prefix is not None:
+        return spec.redis.key_prefix
+    return default
 
 
 def termination_grace_seconds(spec: WorkerPoolSpec) -> int:
@@ -42,4 +49,6 @@ def worker_env(spec: WorkerPoolSpec) -> dict[str, str]:
     }
     if spec.rate_limit is not None:
         env["WORKER_RATE_LIMIT"] = spec.rate_limit.model_dump_json(by_alias=True)
+    if spec.redis is not None and spec.redis.key_prefix is not None:
+        env["SHOAL_KEY_PREFIX"] = spec.redis.key_prefix
     return env

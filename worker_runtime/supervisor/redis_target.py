@@ -38,9 +38,15 @@ def choose_redis(
             )
         if spec_redis.ca_secret_ref is not None:
             warnings.append(
-                "spec.redis.caSecretRef: not read locally; the system's CA bundle verifies TLS"
+                "spec.redis.caSecretRef: Secrets are not read locally; set REDIS_CA_FILE to the "
+                "CA bundle (else the system's verifies TLS)"
             )
-        return RedisTarget(redis_url_of(spec_redis, default=None), "spec.redis", warnings)
+        url = redis_url_of(spec_redis, default=None)
+        if url is not None:
+            return RedisTarget(url, "spec.redis", warnings)
+    else:
+        warnings = []
+    # Neither url nor host in spec.redis: the default Redis, as for a pool without spec.redis.
     if env_url:
-        return RedisTarget(env_url, "REDIS_URL")
-    return RedisTarget(None, "private")
+        return RedisTarget(env_url, "REDIS_URL", warnings)
+    return RedisTarget(None, "private", warnings)

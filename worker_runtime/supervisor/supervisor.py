@@ -20,11 +20,12 @@ from pathlib import Path
 
 from redis.exceptions import RedisError
 
-from worker_runtime.config import with_password
+from worker_runtime.config import with_ca_file, with_password
 from worker_runtime.core.autoscaler import decide, record_scale
 from worker_runtime.core.keys import DEFAULT_PREFIX
 from worker_runtime.core.observations import History, Observations
 from worker_runtime.core.spec import WorkerPool
+from worker_runtime.core.worker_env import key_prefix_of
 from worker_runtime.observing.heartbeat import WorkerInfo, list_workers
 from worker_runtime.observing.pool_observer import PoolQuery, observe_pools, worker_loads
 from worker_runtime.redis_io.connection import CONNECTION_ERRORS, RedisClient, connect
@@ -39,6 +40,7 @@ class SupervisorOptions:
     tick_seconds: float = 1.0
     processes: PoolSettings = field(default_factory=PoolSettings)
     redis_password: str | None = None  # joins the URL for the supervisor's own reads
+    redis_ca_file: str | None = None  # REDIS_CA_FILE: a private CA, for its own reads too
     key_prefix: str = DEFAULT_PREFIX
     extra_env: Mapping[str, str] = field(default_factory=dict)  # added to every worker's env
 
@@ -100,7 +102,7 @@ class Supervisor:
 
     async def run(self) -> RunSummary:
         url = with_password(self.redis_url, self.options.redis_password)
-        redis = connect(url, max_connections=4)
+        redis = connect(with_ca_file(url, self.options.redis_ca_file), max_connections=4)
         try:
             await self.processes.scale_to(self.target, self._clock())
             while not self.stopping:
@@ -170,7 +172,8 @@ class Supervisor:
 
     async def _observe(self, redis: RedisClient) -> tuple[Observations, list[WorkerInfo]]:
         queues = tuple(self.pool.spec.queues)
-        key, prefix = self.pool.metadata.name, self.options.key_prefix
+        key = self.pool.metadata.name
+        prefix = key_prefix_of(self.pool.spec, default=self.options.key_prefix)
         query = PoolQuery(key=key, queues=queues, current_replicas=self.target)
         try:
             obs = (await observe_pools(redis, [query], prefix=prefix, with_workers=False))[key]

@@ -117,3 +117,17 @@ def test_unreachable_redis_is_one_line(args: list[str]) -> None:
     assert out.stderr.startswith("Error: cannot reach Redis at redis://127.0.0.1:")
     assert len(out.stderr.strip().splitlines()) == 1
     assert "Traceback" not in out.stderr
+
+
+def test_key_prefix_targets_one_pools_keyspace(redis_url: str) -> None:
+    import os
+
+    out = shoal("enqueue", "shared", "--key-prefix", "team-a", "--redis-url", redis_url)
+    assert out.returncode == 0, out.stderr
+    env = {**os.environ, "SHOAL_KEY_PREFIX": "team-a"}
+    team = shoal("stats", "shared", "--json", "--redis-url", redis_url, env=env)
+    assert json.loads(team.stdout)["waiting"] == 1
+    default = shoal("stats", "shared", "--json", "--redis-url", redis_url)
+    assert json.loads(default.stdout)["waiting"] == 0  # another team's queue of the same name
+    bad = shoal("stats", "shared", "--key-prefix", "a{b}", "--redis-url", redis_url)
+    assert bad.returncode != 0

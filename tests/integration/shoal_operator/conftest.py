@@ -111,9 +111,11 @@ class Operator:
     """`shoal operator` in a subprocess; ``stop`` sends SIGTERM and returns the exit code."""
 
     def __init__(self, *, kubeconfig: Path, ns: str, redis_url: str | None, log: Path,
-                 tick_seconds: float = 0.25) -> None:  # fmt: skip
+                 tick_seconds: float = 0.25,
+                 env: dict[str, str] | None = None) -> None:  # fmt: skip
         self.kubeconfig, self.ns, self.redis_url, self.log = kubeconfig, ns, redis_url, log
         self.tick_seconds = tick_seconds
+        self.env = dict(env or {})  # e.g. REDIS_PASSWORD, REDIS_CA_FILE of the default Redis
         self.liveness_port = free_port()
         self.metrics_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -121,7 +123,7 @@ class Operator:
 
     def start(self, timeout: float = 30.0) -> Operator:
         path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": path}
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": path, **self.env}
         env.pop("KUBERNETES_SERVICE_HOST", None)
         args = [
             sys.executable, "-m", "shoal", "operator", "--namespace", self.ns,

@@ -52,6 +52,13 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
      "spec.redis.url"),
     ("redis-url-and-host", {"redis": {"url": "redis://redis:6379/0", "host": "redis"}},
      "spec.redis.url"),
+    ("redis-password-query", {"redis": {"url": "redis://redis:6379/0?password=secret"}},
+     "spec.redis.url"),
+    ("redis-password-query-later", {"redis": {"url": "rediss://r/0?db=1&password=secret"}},
+     "spec.redis.url"),
+    ("redis-key-prefix-hash-tag", {"redis": {"keyPrefix": "team{a}"}},
+     "spec.redis.keyPrefix: Invalid value"),
+    ("redis-tls-on-default", {"redis": {"tls": True}}, "spec.redis.tls"),
     ("redis-port", {"redis": {"host": "redis", "port": 70000}}, "spec.redis.port"),
     ("redis-secret-key-missing", {"redis": {"url": "redis://r:6379/0",
                                             "passwordSecretRef": {"name": "redis"}}},
@@ -78,6 +85,13 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("env-name", {"env": [{"name": "1 BAD", "value": "x"}]}, "spec.env[0].name"),
     ("env-redis-password-inline", {"env": [{"name": "REDIS_PASSWORD", "value": "hunter2"}]},
      "spec.env[0].value"),
+    ("env-reserved-redis-url", {"env": [{"name": "REDIS_URL", "value": "redis://evil:6379/0"}]},
+     "spec.env[0].name"),
+    ("env-reserved-queues", {"env": [{"name": "LOG_LEVEL", "value": "debug"},
+                                     {"name": "WORKER_QUEUES", "value": "other"}]},
+     "spec.env[1].name"),
+    ("env-reserved-health-port", {"env": [{"name": "HEALTH_PORT", "value": "1"}]},
+     "spec.env[0].name"),
     ("node-selector-type", {"nodeSelector": {"disk": 1}}, "spec.nodeSelector.disk"),
     ("toleration-operator", {"tolerations": [{"key": "k", "operator": "Maybe"}]},
      "spec.tolerations[0].operator"),
@@ -133,3 +147,14 @@ def test_invalid_manifest_is_refused_naming_the_field(
     message = json.loads(refused.value.body)["message"]
     assert field in message, message
     assert "\n" not in message.strip()
+
+
+def test_the_default_redis_with_the_pools_own_secrets_and_prefix_is_accepted(custom: Any) -> None:
+    spec = {**VALID, "redis": {"passwordSecretRef": {"name": "redis", "key": "password"},
+                               "caSecretRef": {"name": "redis", "key": "ca.crt"},
+                               "keyPrefix": "team-a"}}  # fmt: skip
+    body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "WorkerPool",
+            "metadata": {"name": "default-redis"}, "spec": spec}  # fmt: skip
+    created = custom.create_namespaced_custom_object(GROUP, VERSION, "invalid-pools", PLURAL, body,
+                                                     field_validation="Strict")  # fmt: skip
+    assert created["spec"]["redis"]["keyPrefix"] == "team-a"

@@ -262,6 +262,18 @@ def test_redis_url_and_password_by_secret_reference(helm: Path) -> None:
     }
 
 
+def test_redis_ca_by_secret_reference_mounted_for_the_operator(helm: Path) -> None:
+    docs = render(helm, "redis.url=rediss://redis.shoal.svc:6380/0",
+                  "redis.caSecretRef.name=redis-ca")  # fmt: skip
+    assert env_of(docs)["REDIS_CA_FILE"]["value"] == "/etc/shoal/redis-ca/ca.crt"
+    mounts = operator_container(docs)["volumeMounts"]
+    assert {"name": "redis-ca", "mountPath": "/etc/shoal/redis-ca", "readOnly": True} in mounts
+    volumes = one(docs, "Deployment")["spec"]["template"]["spec"]["volumes"]
+    assert {"name": "redis-ca", "secret": {"secretName": "redis-ca",
+            "items": [{"key": "ca.crt", "path": "ca.crt"}]}} in volumes  # fmt: skip
+    assert "REDIS_CA_FILE" not in env_of(render(helm))
+
+
 def test_standard_labels_on_every_object(scoped: tuple[str, list[Manifest]]) -> None:
     _, docs = scoped
     for doc in docs:
@@ -367,6 +379,8 @@ BAD_VALUES = [
     (["--set", "rbac.namespaces={Team_A}"], "/rbac/namespaces/0"),
     (["--set", "redis.url=http://redis:6379"], "/redis/url"),
     (["--set", "redis.url=redis://:hunter2@redis:6379/0"], "/redis/url"),
+    (["--set", "redis.url=redis://redis:6379/0?password=hunter2"], "/redis/url"),
+    (["--set", "redis.caSecretRef.name=Bad_Name"], "/redis/caSecretRef/name"),
     (["--set", "operator.tickSeconds=0"], "/operator/tickSeconds"),
     (["--set", "operator.logLevel=loud"], "/operator/logLevel"),
     (["--set", "metrics.port=70000"], "/metrics/port"),

@@ -200,9 +200,39 @@ BROKEN_MANIFESTS: list[tuple[str, dict[str, Any], str, str]] = [
         "url and host",
         {"spec.redis.url": "redis://r", "spec.redis.host": "r"},
         "spec.redis.url",
-        "exactly one",
+        "at most one",
     ),
-    ("neither url nor host", {"spec.redis.tls": True}, "spec.redis.url", "exactly one"),
+    ("tls on the default Redis", {"spec.redis.tls": True}, "spec.redis.tls", "only with url"),
+    (
+        "password query parameter",
+        {"spec.redis.url": "redis://r:6379/0?password=pw"},
+        "spec.redis.url",
+        "passwordSecretRef",
+    ),
+    (
+        "password among query parameters",
+        {"spec.redis.url": "rediss://r/0?ssl_check_hostname=true&password=pw"},
+        "spec.redis.url",
+        "passwordSecretRef",
+    ),
+    ("key prefix with a brace", {"spec.redis.keyPrefix": "a{b}"}, "spec.redis.keyPrefix", "match"),
+    (
+        "reserved env REDIS_URL",
+        {"spec.env": [{"name": "REDIS_URL", "value": "redis://other:6379/0"}]},
+        "spec.env[0].name",
+        "reserved",
+    ),
+    (
+        "reserved env WORKER_QUEUES",
+        {
+            "spec.env": [
+                {"name": "LOG_LEVEL", "value": "debug"},
+                {"name": "WORKER_QUEUES", "value": "other"},
+            ]
+        },
+        "spec.env[1].name",
+        "reserved",
+    ),
     ("url scheme", {"spec.redis.url": "http://r"}, "spec.redis.url", "does not match"),
     (
         "port with url",

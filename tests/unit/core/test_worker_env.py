@@ -1,6 +1,6 @@
 import json
 
-from worker_runtime.config import WorkerSettings, with_password
+from worker_runtime.config import WorkerSettings, with_ca_file, with_password
 from worker_runtime.core.spec import RedisSpec, load_workerpool
 from worker_runtime.core.worker_env import redis_url_of, termination_grace_seconds, worker_env
 
@@ -50,3 +50,26 @@ def test_password_from_env_joins_a_url_without_one() -> None:
     assert with_password("redis://h/0", None) == "redis://h/0"
     settings = WorkerSettings.model_validate({"REDIS_URL": "redis://h:1/0", "REDIS_PASSWORD": "s"})
     assert settings.resolved_redis_url() == "redis://:s@h:1/0"
+
+
+def test_the_default_redis_spec_form_keeps_the_default_url() -> None:
+    spec = RedisSpec.model_validate({"passwordSecretRef": {"name": "r", "key": "pw"}})
+    assert redis_url_of(spec, default="redis://d:6379/0") == "redis://d:6379/0"
+
+
+def test_a_ca_file_is_what_the_workers_client_trusts() -> None:
+    settings = WorkerSettings.model_validate(
+        {"REDIS_URL": "rediss://h:6380/0", "REDIS_PASSWORD": "s", "REDIS_CA_FILE": "/ca/ca.crt"}
+    )
+    assert settings.resolved_redis_url() == "rediss://:s@h:6380/0?ssl_ca_certs=%2Fca%2Fca.crt"
+    # One CA: a URL's own ssl_ca_certs is replaced, other parameters kept.
+    got = with_ca_file("rediss://h/0?ssl_ca_certs=/old&socket_timeout=5", "/new")
+    assert got == "rediss://h/0?socket_timeout=5&ssl_ca_certs=%2Fnew"
+    assert with_ca_file("rediss://h/0", None) == "rediss://h/0"
+
+
+def test_key_prefix_reaches_the_workers_settings() -> None:
+    manifest = {**MANIFEST, "spec": {**MANIFEST["spec"], "redis": {"keyPrefix": "team-a"}}}
+    env = worker_env(load_workerpool(manifest).spec)
+    assert WorkerSettings.model_validate(env).key_prefix == "team-a"
+    assert "SHOAL_KEY_PREFIX" not in worker_env(load_workerpool(MANIFEST).spec)

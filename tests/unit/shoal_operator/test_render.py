@@ -16,6 +16,7 @@ from shoal_operator.render import (
     selector_string,
 )
 from worker_runtime.core.spec import ManifestError, WorkerPool, load_workerpool
+from worker_runtime.core.spec_rules import RESERVED_ENV
 from worker_runtime.core.worker_env import termination_grace_seconds
 
 
@@ -106,13 +107,40 @@ def test_no_redis_anywhere_leaves_redis_url_out() -> None:
     assert "REDIS_URL" not in env_of(d)
 
 
-def test_spec_env_wins_over_rendered_values_without_duplicates() -> None:
-    d = deployment(pool(env=[{"name": "WORKER_CONCURRENCY", "value": "99"},
-                             {"name": "LOG_LEVEL", "value": "debug"}]))  # fmt: skip
+def test_spec_env_joins_rendered_values_without_duplicates() -> None:
+    d = deployment(pool(env=[{"name": "LOG_LEVEL", "value": "debug"}]))
     names = [e["name"] for e in d["spec"]["template"]["spec"]["containers"][0]["env"]]
     assert len(names) == len(set(names))
-    assert env_of(d)["WORKER_CONCURRENCY"] == "99"
     assert env_of(d)["LOG_LEVEL"] == "debug"
+
+
+def test_every_rendered_variable_is_reserved_so_spec_env_cannot_replace_it() -> None:
+    p = pool(redis={"caSecretRef": {"name": "ca", "key": "ca.crt"},
+                    "passwordSecretRef": {"name": "r", "key": "pw"}},
+             rateLimit={"max": 5})  # fmt: skip
+    assert set(env_of(deployment(p))) <= set(RESERVED_ENV)
+
+
+def test_default_redis_with_the_pools_password_and_ca() -> None:
+    p = pool(redis={"passwordSecretRef": {"name": "redis", "key": "password"},
+                    "caSecretRef": {"name": "redis-ca", "key": "ca.pem"}})  # fmt: skip
+    d = deployment(p)
+    env = env_of(d)
+    assert env["REDIS_URL"] == "redis://redis.shoal:6379/0"  # the operator's default
+    assert env["REDIS_PASSWORD"] == {"secretKeyRef": {"name": "redis", "key": "password"}}
+    assert env["REDIS_CA_FILE"] == "/etc/shoal/redis-ca/ca.crt"
+    pod = d["spec"]["template"]["spec"]
+    assert {"name": "redis-ca", "secret": {"secretName": "redis-ca",
+            "items": [{"key": "ca.pem", "path": "ca.crt"}]}} in pod["volumes"]  # fmt: skip
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "redis-ca", "mountPath": "/etc/shoal/redis-ca", "readOnly": True} in mounts
+
+
+def test_key_prefix_from_the_spec_else_the_operators_default() -> None:
+    assert env_of(deployment(pool()))["SHOAL_KEY_PREFIX"] == "shoal"
+    assert env_of(deployment(pool(), key_prefix="ops"))["SHOAL_KEY_PREFIX"] == "ops"
+    p = pool(redis={"keyPrefix": "team-a"})
+    assert env_of(deployment(p, key_prefix="ops"))["SHOAL_KEY_PREFIX"] == "team-a"
 
 
 def test_restricted_security_context_and_writable_tmp() -> None:

@@ -11,7 +11,7 @@ from shoal_operator.events import EventRecorder
 from shoal_operator.kube import ApiError, KubeApi
 from shoal_operator.reconciler import Reconciler
 from shoal_operator.redis_clients import RedisClients
-from shoal_operator.scaling_loop import ScalingLoop
+from shoal_operator.scaling_loop import ScalingLoop, flag_queue_conflicts
 from shoal_operator.settings import load_settings
 from shoal_operator.state import Registry
 from shoal_operator.telemetry import Telemetry
@@ -178,3 +178,48 @@ def test_replicas_written_to_an_auto_pool_are_reported() -> None:
     assert loop.facts(state, None).ignored_replicas == 5
     state = registry.upsert(pool_with(replicas=5, scaling={"mode": "Manual"}))
     assert loop.facts(state, None).ignored_replicas is None
+
+
+def pool_in(namespace: str, name: str, queues: list[str], **redis: Any) -> dict[str, Any]:
+    spec = {
+        "image": "registry.example/w:1",
+        "queues": queues,
+        **({"redis": redis} if redis else {}),
+    }
+    meta = {"name": name, "namespace": namespace, "uid": f"u-{namespace}-{name}"}
+    return {"apiVersion": "shoal.dev/v1alpha1", "kind": "WorkerPool", "metadata": meta,
+            "spec": spec}  # fmt: skip
+
+
+async def test_pools_sharing_a_queue_on_one_keyspace_are_flagged_naming_each_other() -> None:
+    settings = load_settings(redis_url="redis://shared:6379/0")
+    registry = Registry()
+    fake: KubeApi = Api()  # type: ignore[assignment]
+    clients = RedisClients(settings, fake)
+    states = [
+        registry.upsert(pool_in("team-a", "emails", ["emails", "sms"])),
+        registry.upsert(pool_in("team-b", "emails", ["emails"])),
+        registry.upsert(pool_in("team-c", "emails", ["emails"], keyPrefix="team-c")),
+        registry.upsert(pool_in("team-d", "emails", ["emails"], url="redis://other:6379/0")),
+    ]
+    groups: dict[tuple[str, str], tuple[Any, list[Any]]] = {}
+    for s in states:
+        target = await clients.target(s.namespace, s.pool.spec)
+        groups.setdefault((target.url, target.prefix), (target, []))[1].append(s)
+    flag_queue_conflicts(states, list(groups.values()))
+    a, b, c, d = states
+    assert a.conflict is not None
+    assert a.conflict.startswith("queue emails on redis://shared:6379/0 (key prefix shoal)")
+    assert "pool team-b/emails" in a.conflict
+    assert "spec.redis.keyPrefix" in a.conflict
+    assert b.conflict is not None
+    assert "pool team-a/emails" in b.conflict
+    assert c.conflict is None  # its own prefix
+    assert d.conflict is None  # another Redis
+    assert b.touched
+
+    # team-b moves to its own prefix: both are cleared, and their status is redone.
+    b.touched = a.touched = False
+    flag_queue_conflicts(states, [(t, [m for m in ms if m is not b]) for t, ms in groups.values()])
+    assert a.conflict is None
+    assert a.touched

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from shoal_operator.settings import SettingsError, load_settings
@@ -12,7 +14,8 @@ def test_defaults_are_cluster_wide_with_a_one_second_tick() -> None:
     assert s.clusterwide
     assert s.tick_seconds == 1.0
     assert s.liveness_endpoint is None
-    assert s.default_redis_connect_url is None
+    assert s.redis_url is None
+    assert s.key_prefix == "shoal"
 
 
 def test_namespaces_and_endpoints() -> None:
@@ -22,11 +25,19 @@ def test_namespaces_and_endpoints() -> None:
     assert s.liveness_endpoint == "http://127.0.0.1:8080/healthz"
 
 
-def test_password_joins_the_default_redis_only_for_the_operators_connection() -> None:
+def test_the_default_redis_password_stays_out_of_the_url_and_repr() -> None:
     s = load_settings(redis_url="redis://redis.shoal:6379/0", redis_password="p@ss")
     assert s.redis_url == "redis://redis.shoal:6379/0"
-    assert s.default_redis_connect_url == "redis://:p%40ss@redis.shoal:6379/0"
     assert "p@ss" not in repr(s)
+
+
+def test_a_ca_file_that_is_not_a_pem_certificate_fails_at_start(tmp_path: Any) -> None:
+    bad = tmp_path / "ca.pem"
+    bad.write_text("not a certificate")
+    with pytest.raises(SettingsError, match=r"redis-ca-file: .*holds no PEM certificate"):
+        load_settings(redis_url="rediss://r:6380/0", redis_ca_file=str(bad))
+    with pytest.raises(SettingsError, match="redis-ca-file: cannot read"):
+        load_settings(redis_url="rediss://r:6380/0", redis_ca_file=str(tmp_path / "missing"))
 
 
 @pytest.mark.parametrize(

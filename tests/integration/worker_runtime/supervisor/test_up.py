@@ -133,3 +133,22 @@ def test_scale_down_stops_the_idle_worker_not_the_busy_one(redis_url: str, tmp_p
         wait_until(lambda: r.hget("test:exec", long_job.id) == "1", 15, description="long job done")
         assert r.hget("test:started", long_job.id) == "1"  # never interrupted, never rerun
         assert up.stop() == 0
+
+
+def test_a_key_prefix_in_the_manifest_is_what_workers_and_the_autoscaler_use(
+    redis_url: str, tmp_path: Path
+) -> None:
+    pool = manifest("prefixed", redis={"keyPrefix": "team-up"})
+    with UpProcess(pool, redis_url=redis_url, tmp=tmp_path) as up:
+        up.wait_for(lambda t: True, 15, "the first tick")
+        with SyncQueue("uprec", redis_url=redis_url, prefix="team-up") as q:
+            q.enqueue_many([{"ms": 5}] * 500)
+        up.wait_for(lambda t: t["backlog"] > 0 and t["replicas"] >= 1, 15, "woken by team-up")
+
+        def all_completed() -> bool:
+            queue = SyncQueue("uprec", redis_url=redis_url, prefix="team-up")
+            return queue.counts()["completed"] == 500
+
+        wait_until(all_completed, 40, description="500 jobs completed under team-up")
+        assert up.stop() == 0
+    assert SyncQueue("uprec", redis_url=redis_url).counts()["completed"] == 0  # default prefix

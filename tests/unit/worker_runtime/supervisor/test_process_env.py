@@ -41,22 +41,27 @@ def test_pool_settings_identity_and_local_defaults() -> None:
     assert env["PATH"] == "/bin"
 
 
-def test_manifest_env_overrides_local_defaults_but_not_pool_settings() -> None:
+def test_manifest_env_overrides_local_defaults_and_ambient_values() -> None:
+    # Pool settings (WORKER_CONCURRENCY, HEALTH_PORT, ...) are reserved: the spec refuses them.
     env = process_env(
         pool(
             concurrency=3,
             env=[
-                {"name": "HEALTH_PORT", "value": "9200"},
-                {"name": "WORKER_CONCURRENCY", "value": "99"},
+                {"name": "PYTHONUNBUFFERED", "value": "0"},
                 {"name": "LOG_LEVEL", "value": "debug"},
             ],
         ),
         IDENTITY,
         local={"LOG_LEVEL": "info"},
     )
-    assert env["HEALTH_PORT"] == "9200"
+    assert env["PYTHONUNBUFFERED"] == "0"
     assert env["LOG_LEVEL"] == "debug"
     assert env["WORKER_CONCURRENCY"] == "3"
+
+
+def test_the_pools_key_prefix_reaches_local_workers() -> None:
+    env = process_env(pool(redis={"keyPrefix": "team-a"}), IDENTITY, local={})
+    assert env["SHOAL_KEY_PREFIX"] == "team-a"
 
 
 def test_value_from_field_ref_and_local_secrets() -> None:
