@@ -10,6 +10,7 @@ import json
 import random
 import time
 import traceback
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -17,12 +18,12 @@ from pydantic import ValidationError
 
 from worker_runtime.cancellation import reraise_if_cancelling
 from worker_runtime.config import QueueConfig, WorkerSettings
-from worker_runtime.connection import WORKER_RETRY_ERRORS
+from worker_runtime.connection import WORKER_RETRY_ERRORS, is_script_error
 from worker_runtime.core.backoff import retry_delay_ms, should_retry
-from worker_runtime.core.codec import dumps
+from worker_runtime.core.codec import dumps, printable
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.cron import run_cron
-from worker_runtime.errors import NonRetryableError
+from worker_runtime.errors import NonRetryableError, PayloadValidationError
 
 # Re-exported: the worker sizes its blocking connections' socket timeout from it.
 from worker_runtime.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_SECONDS
@@ -34,6 +35,7 @@ from worker_runtime.rate_limit import fetch_limit_args
 from worker_runtime.reconnect import Backoff
 from worker_runtime.scripts import Scripts
 from worker_runtime.slots import Slots
+from worker_runtime.supervision import LoopSupervisor
 
 
 class JobTimeout(Exception):
@@ -91,9 +93,12 @@ class QueueConsumer(LeaseKeeping):
         limited = self.config.rate_limit or self.config.group_rate_limit
         self._fetch_limits = (
             fetch_limit_args(self.config.rate_limit, self.config.group_rate_limit)
-            if limited
+            if limited or not self.config.dead_letter
             else []
         )
+        if not self.config.dead_letter:
+            self._fetch_limits.append(0)  # malformed jobs go to the failed set
+        self.loops = LoopSupervisor(on_crash=self._loop_crashed)
         self._complete_keys = [k.active, k.completed, k.stats, k.job_prefix]
         self._fail_keys = [
             k.active, k.wait, k.delayed, k.dead, k.failed, k.stats, k.marker, k.job_prefix,
@@ -103,14 +108,16 @@ class QueueConsumer(LeaseKeeping):
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        spawn = self.loops.spawn
         self._tasks = [
-            asyncio.create_task(self._fetch_loop(), name=f"shoal-fetch-{self.name}"),
-            asyncio.create_task(self._lease_loop(), name=f"shoal-lease-{self.name}"),
-            asyncio.create_task(self._reclaim_loop(), name=f"shoal-reclaim-{self.name}"),
+            spawn("fetch", self._fetch_loop, task_name=f"shoal-fetch-{self.name}"),
+            spawn("lease", self._lease_loop, task_name=f"shoal-lease-{self.name}"),
+            spawn("reclaim", self._reclaim_loop, task_name=f"shoal-reclaim-{self.name}"),
         ]
         if self.config.cron:
-            cron = run_cron(redis=self.redis, keys=self.keys, jobs=self.config.cron)
-            self._tasks.append(asyncio.create_task(cron, name=f"shoal-cron-{self.name}"))
+            jobs = self.config.cron
+            cron = lambda: run_cron(redis=self.redis, keys=self.keys, jobs=jobs)  # noqa: E731
+            self._tasks.append(spawn("cron", cron, task_name=f"shoal-cron-{self.name}"))
 
     def stop_fetching(self) -> None:
         """Stop taking new jobs at once (interrupts an idle block)."""
@@ -228,7 +235,14 @@ class QueueConsumer(LeaseKeeping):
                 observer_failed(obs, "job_started")
         try:
             model = self.reg.payload_model
-            job.data = model.model_validate_json(job.raw) if model else json.loads(job.raw)
+            if model is not None:
+                job.data = model.model_validate_json(job.raw)
+            else:
+                try:
+                    job.data = json.loads(job.raw)
+                except ValueError as exc:
+                    # Trying again cannot make it JSON: fail for good, with the reason.
+                    raise PayloadValidationError(f"invalid payload: {exc}") from exc
             timeout = self.config.timeout_seconds
             if timeout is None:
                 result = await self.reg.handler(job)
@@ -308,7 +322,8 @@ class QueueConsumer(LeaseKeeping):
     ) -> None:
         self.failed += 1
         duration = time.perf_counter() - started
-        tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
+        message = printable(message)
+        tb = printable("".join(traceback.format_exception(exc))) if exc is not None else ""
         error_type = type(exc).__name__ if exc is not None else "JobResultFailure"
         if should_retry(self.config.retry, attempts_made=job.attempt, retryable=retryable):
             outcome = "retry"
@@ -332,6 +347,9 @@ class QueueConsumer(LeaseKeeping):
         self._unacked.add(job.id)
         try:
             await self._with_retry("fail", lambda: self.scripts.fail(self._fail_keys, args))
+        except Exception as exc:  # a script error: reported, never retried
+            # Not recorded: the lease lapses and the job is reclaimed (and runs again).
+            self._loop_crashed("fail", exc, 0.0)
         finally:
             self._unacked.discard(job.id)
             self._finish(job)
@@ -372,19 +390,42 @@ class QueueConsumer(LeaseKeeping):
         try:
             while self._acks:
                 batch, self._acks = self._acks, []
-                args = [self.config.keep_completed, self.token, self._events, *batch]
                 try:
-                    await self.scripts.complete(keys=self._complete_keys, args=args)
+                    await self._complete(batch)
                 except WORKER_RETRY_ERRORS as exc:
                     reraise_if_cancelling()  # a cancel can surface as a connection error
+                    if is_script_error(exc):
+                        # The same batch would fail again: ack one by one instead.
+                        self._redis_failed("complete", exc)
+                        await self._complete_singly(batch)
+                        continue
                     self._acks[:0] = batch  # keep order; nothing is dropped
                     self._redis_failed("complete", exc)
                     await backoff.sleep()
                     continue
+                except Exception as exc:  # a bug must not wedge every ack
+                    self._loop_crashed("complete", exc, 0.0)
+                    await self._complete_singly(batch)
+                    continue
                 backoff.reset()
+                self._redis_succeeded()
                 self._unacked.difference_update(batch[0::2])
         finally:
             self._ack_task = None
+
+    async def _complete(self, batch: list[str]) -> None:
+        args = [self.config.keep_completed, self.token, self._events, *batch]
+        await self.scripts.complete(keys=self._complete_keys, args=args)
+
+    async def _complete_singly(self, batch: list[str]) -> None:
+        """Ack a batch the script refused one job at a time. A job whose ack still fails is
+        given up: its lease lapses and it is reclaimed and runs again (at least once)."""
+        for i in range(0, len(batch), 2):
+            try:
+                await self._with_retry("complete", partial(self._complete, batch[i : i + 2]))
+            except Exception as exc:  # reported; the lease decides
+                self._loop_crashed("complete", exc, 0.0)
+            self._unacked.discard(batch[i])
 
     async def _flush_acks_until(self, deadline: float) -> None:
         while (self._acks or self._ack_task) and time.monotonic() < deadline:
@@ -405,7 +446,7 @@ class QueueConsumer(LeaseKeeping):
                 reraise_if_cancelling()  # a cancel can surface as a connection error
                 tries += 1
                 self._redis_failed(operation, exc)
-                if attempts is not None and tries >= attempts:
+                if (attempts is not None and tries >= attempts) or is_script_error(exc):
                     raise
                 await backoff.sleep()
             else:
@@ -413,8 +454,16 @@ class QueueConsumer(LeaseKeeping):
                 return result
 
     def _redis_failed(self, operation: str, exc: BaseException) -> None:
+        if is_script_error(exc):
+            # Redis answered: not an outage (health stays green for it, the log says what).
+            notify(self.observers, "script_error", self.name, operation=operation, error=exc)
+            return
         self.redis_ok = False
         notify(self.observers, "redis_error", self.name, operation=operation, error=exc)
+
+    def _loop_crashed(self, loop: str, exc: BaseException, restart_in: float) -> None:
+        notify(self.observers, "loop_crashed", self.name, loop=loop, error=exc,
+               restart_in=restart_in)  # fmt: skip
 
     def _redis_succeeded(self) -> None:
         if not self.redis_ok:

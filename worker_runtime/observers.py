@@ -63,6 +63,15 @@ class WorkerObserver:
     def redis_recovered(self, queue: str) -> None:
         pass
 
+    def script_error(self, queue: str, *, operation: str, error: BaseException) -> None:
+        """A Lua script failed while it ran (Redis is up): not retried as an outage."""
+
+    def loop_crashed(
+        self, queue: str, *, loop: str, error: BaseException, restart_in: float
+    ) -> None:
+        """A background loop (fetch, lease, reclaim, ...) raised; it restarts in
+        ``restart_in`` seconds and readiness is red until then."""
+
 
 def notify(observers: Iterable[WorkerObserver], hook: str, *args: Any, **kwargs: Any) -> None:
     """Call ``hook`` on every observer; one that raises is logged, the others still run."""
