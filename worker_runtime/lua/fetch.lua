@@ -83,6 +83,7 @@ end
 -- The fields fetch needs {data, att, stl}, or nil and why the job cannot run ('' = no job
 -- left: it was removed while it waited, its stale id is dropped).
 local function job_fields(jk)
+  if not utf8_ok(jk) then return nil, 'id is not UTF-8' end
   local f = redis.pcall('HMGET', jk, 'data', 'att', 'stl')
   if f.err then return nil, 'job key is a ' .. redis.call('TYPE', jk).ok .. ', not a hash' end
   if not f[1] then
@@ -96,9 +97,25 @@ local function job_fields(jk)
 end
 -- A malformed job to the dead-letter store (or failed set), its reason in 'err'. A key of
 -- another type is moved aside to '<job key>:bad' (kept, not deleted) so the record is a hash.
+-- Bytes that are not UTF-8 are shown as \xNN: readers decode every field as UTF-8.
+local function escaped(s)
+  return (string.gsub(s, '[\128-\255]', function(c)
+    return string.format('\\x%02x', string.byte(c))
+  end))
+end
 local function bury(id, why)
   local jk = KEYS[5] .. id
-  if redis.call('TYPE', jk).ok ~= 'hash' then redis.call('RENAME', jk, jk .. ':bad') end
+  if not utf8_ok(id) then
+    -- Kept under a readable id (same hash tag: the prefix holds it).
+    local shown = escaped(id)
+    if redis.call('EXISTS', jk) == 1 then redis.call('RENAME', jk, KEYS[5] .. shown) end
+    id, jk = shown, KEYS[5] .. shown
+  end
+  if redis.call('TYPE', jk).ok ~= 'hash' and redis.call('EXISTS', jk) == 1 then
+    redis.call('RENAME', jk, jk .. ':bad')
+  end
+  local data = redis.call('HGET', jk, 'data')
+  if data and not utf8_ok(data) then redis.call('HSET', jk, 'data', escaped(data)) end
   local msg = 'malformed job: ' .. why
   local final = to_dead and 'dead' or 'failed'
   redis.call('HSET', jk, 'state', final, 'err', msg, 'fin', now)

@@ -16,6 +16,7 @@ from tests.integration.worker_runtime.observed import retrying
 from worker_runtime import Job, Queue, Worker
 from worker_runtime.connection import connect
 from worker_runtime.core.keys import QueueKeys
+from worker_runtime.health import readiness_problems
 from worker_runtime.observers import WorkerObserver
 
 pytestmark = pytest.mark.integration
@@ -162,12 +163,13 @@ async def test_crashed_loop_restarts_and_readiness_is_red_meanwhile(redis_url: s
             await raw.hset(bad_key, mapping={"data": "{}", "att": 0, "stl": 0, "lk": "ghost"})
             await raw.zadd(k.active, {bad_id: 0})  # a lease that expired long ago
 
-            await eventually(
-                lambda: _true("reclaim" in worker.consumers["lc"].loops.down),
+            problems = await eventually(
+                lambda: _problems(worker),
                 timeout=10,
                 interval=0.005,
-                description="reclaim loop down",
+                description="readiness red",
             )
+            assert problems == ["queue lc: reclaim loop down"]
             assert not worker.health().ready
             await eventually(
                 lambda: _true(worker.health().ready), timeout=10, description="ready again"
@@ -223,3 +225,7 @@ async def test_script_error_is_reported_as_such_not_as_an_outage(redis_url: str)
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def _problems(worker: Worker) -> list[str]:
+    return readiness_problems(worker)
