@@ -174,15 +174,14 @@ async def test_crashed_loop_restarts_and_readiness_is_red_meanwhile(redis_url: s
             await eventually(
                 lambda: _true(worker.health().ready), timeout=10, description="ready again"
             )
-            # The restarted loop reclaims a job whose worker is gone.
-            orphan = await q.enqueue({})
-            reply = await q.scripts.fetch(
-                keys=[k.wait, k.active, k.delayed, k.marker, k.job_prefix], args=[1, 1, "ghost"]
-            )
-            assert reply[1] == orphan.id
+            # The restarted loop reclaims a job whose worker is gone (its lease expired).
+            orphan = "orphan-1"
+            fields = {"data": "{}", "att": 0, "stl": 0, "state": "active", "lk": "ghost"}
+            await q.redis.hset(k.job(orphan), mapping=fields)
+            await q.redis.zadd(k.active, {orphan: 0})
 
             async def orphan_ran() -> bool:
-                return orphan.id in ran and (await q.counts())["dead"] == 1
+                return orphan in ran and (await q.counts())["dead"] == 1
 
             await eventually(orphan_ran, timeout=10, description="orphan reclaimed and run")
         dead = await q.dead_letters()
