@@ -269,25 +269,87 @@ local function take(n)
   return ids
 end
 
--- Decoding payloads to find their group is the costly part of a limited fetch: one call
--- decodes GROUP_DECODE_BYTES of payload at most (and at least one job), so a backlog of
--- megabyte payloads cannot stall Redis; each job is decoded once (a parked one keeps 'grp').
-local GROUP_DECODE_BYTES = 1048576
-local decoded = 0
-local function group_of(data)
-  decoded = decoded + #data
-  local ok, obj = pcall(cjson.decode, data)
-  if ok and type(obj) == 'table' then
-    local v = obj[gfield]
-    if v ~= nil and v ~= cjson.null and type(v) ~= 'table' then return tostring(v) end
+-- A job's group is a top-level field of its payload. A small payload is decoded (cjson, in C);
+-- a large one is not: its top level is walked instead, jumping over string contents and
+-- nested values with string.find, and only the field's own value is decoded. Either way one
+-- call stops once it has looked at GROUP_SCAN_BYTES of payload (at least one job), so a
+-- backlog of large payloads cannot hold Redis; each job is looked at once (a parked one keeps
+-- its group in 'grp'). The budget is in bytes decoded: a walk costs an eighth of a byte per
+-- byte it jumps over and 16 per step (roughly what they cost next to decoding).
+local GROUP_DECODE_MAX = 65536
+local GROUP_SCAN_BUDGET = 1048576
+local spent = 0
+local function scalar(v)
+  if v ~= nil and v ~= cjson.null and type(v) ~= 'table' then return tostring(v) end
+  return nil
+end
+-- One JSON value's text starting at i (a string, or a literal up to the next delimiter).
+local function value_at(data, i)
+  local c = string.byte(data, i)
+  if c == 34 then
+    local k = i + 1
+    while true do
+      local e = string.find(data, '["\\]', k)
+      if not e then return nil end
+      if string.byte(data, e) == 92 then k = e + 2 else return string.sub(data, i, e), e end
+    end
   end
+  if c == 123 or c == 91 then return nil end  -- an object or array is no group
+  local e = (string.find(data, '[,}%]%s]', i) or (#data + 1)) - 1
+  return string.sub(data, i, e), e
+end
+local function top_level_field(data, name)
+  local i = string.find(data, '%S')
+  if not i or string.byte(data, i) ~= 123 then return nil end
+  local depth, want_key, pos, found = 1, true, i + 1, nil
+  while true do
+    spent = spent + 16
+    local j = string.find(data, '["{}%[%],:]', pos)
+    if not j then return found end
+    local c = string.byte(data, j)
+    if c == 34 then
+      local text, e = value_at(data, j)
+      if not text then return found end
+      if depth == 1 and want_key then
+        local key = string.sub(text, 2, -2)
+        if string.find(key, '\\', 1, true) then
+          local ok, t = pcall(cjson.decode, '[' .. text .. ']')
+          key = ok and t[1] or ''
+        end
+        if key == name then
+          local v = string.find(data, '[^%s:]', string.find(data, ':', e + 1, true) or e + 1)
+          local vtext = v and value_at(data, v)
+          local ok, t = pcall(cjson.decode, '[' .. (vtext or 'null') .. ']')
+          found = ok and scalar(t[1]) or nil  -- the last one wins, as when decoding it all
+        end
+      end
+      pos = e + 1
+    elseif c == 123 or c == 91 then
+      depth, pos = depth + 1, j + 1
+    elseif c == 125 or c == 93 then
+      depth, pos = depth - 1, j + 1
+      if depth == 0 then return found end
+    else
+      if depth == 1 then want_key = c == 44 end
+      pos = j + 1
+    end
+  end
+end
+local function group_of(data)
+  if #data > GROUP_DECODE_MAX then
+    spent = spent + math.floor(#data / 8)
+    return top_level_field(data, gfield)
+  end
+  spent = spent + #data
+  local ok, obj = pcall(cjson.decode, data)
+  if ok and type(obj) == 'table' then return scalar(obj[gfield]) end
   return nil
 end
 
 -- Bounded scan: parking limited groups' jobs costs work, so one call looks at 1000 at most.
 local scanned = 0
-local put_back = {}  -- taken but not looked at (decode budget spent): back to the head
-while leased < budget and scanned < 1000 and decoded < GROUP_DECODE_BYTES do
+local put_back = {}  -- taken but not looked at (scan budget spent): back to the head
+while leased < budget and scanned < 1000 and spent < GROUP_SCAN_BUDGET do
   local ids = take(budget - leased)
   if #ids == 0 then break end
   scanned = scanned + #ids
@@ -295,8 +357,8 @@ while leased < budget and scanned < 1000 and decoded < GROUP_DECODE_BYTES do
     local jk = KEYS[5] .. id
     -- A job removed while it waited has no hash left: its stale id is dropped ('').
     local f, why = nil, ''
-    if decoded < GROUP_DECODE_BYTES then f, why = job_fields(jk) end
-    if decoded >= GROUP_DECODE_BYTES then
+    if spent < GROUP_SCAN_BUDGET then f, why = job_fields(jk) end
+    if spent >= GROUP_SCAN_BUDGET then
       put_back[#put_back + 1] = id
     elseif not f then
       if why ~= '' then bury(id, why) end

@@ -91,13 +91,49 @@ async def test_a_limited_fetch_of_more_than_4000_jobs(redis_url: str) -> None:
 async def test_group_limited_fetch_decodes_a_bounded_amount_of_payload(redis_url: str) -> None:
     """Finding a job's group decodes its payload inside Redis: one call stops once it decoded
     1 MiB, the rest stays waiting in order for the next call."""
-    blob = "x" * 600_000
+    blob = "x" * 60_000
     async with Queue("decode", redis_url=redis_url) as q:
-        jobs = await q.enqueue_many([JobSpec({"t": str(i), "blob": blob}) for i in range(4)])
-        args = [60_000, 10, "w", 0, 1000, "t", 5, 1000]
+        jobs = await q.enqueue_many([JobSpec({"t": str(i), "blob": blob}) for i in range(20)])
+        ids = [j.id for j in jobs]
+        args = [60_000, 100, "w", 0, 1000, "t", 5, 1000]
         first = await q.scripts.fetch(keys=fetch_keys(q.keys), args=args)
         waiting = await q.redis.lrange(q.keys.wait, 0, -1)
         second = await q.scripts.fetch(keys=fetch_keys(q.keys), args=args)
-    assert first[1::4] == [jobs[0].id, jobs[1].id]
-    assert waiting == [jobs[2].id, jobs[3].id]
-    assert second[1::4] == [jobs[2].id, jobs[3].id]
+    # 18 payloads of 60 kB make the first MiB.
+    assert first[1::4] == ids[:18]
+    assert waiting == ids[18:]
+    assert second[1::4] == ids[18:]
+
+
+async def test_large_payloads_group_read_from_the_top_level_only(redis_url: str) -> None:
+    """A payload over 64 KiB is not decoded: its top-level field is found by walking it. It
+    gives the group a full decode gives (nested fields, escapes, duplicate keys, numbers)."""
+    pad = "p" * 70_000
+    cases: list[tuple[str, str | None]] = [
+        ('{"t": "a", "blob": "PAD"}', "a"),
+        ('{"blob": "PAD", "t":"b"}', "b"),
+        ('{"x": {"t": "nested"}, "blob": "PAD", "t": "c"}', "c"),
+        ('{"x": ["t", {"t": 1}], "s": "\\"t\\": 2", "blob": "PAD"}', None),
+        ('{"t": "d\\u00e9\\"q", "blob": "PAD"}', 'dé"q'),
+        ('{"\\u0074": 42, "blob": "PAD"}', "42"),
+        ('{"t": "first", "t": "last", "blob": "PAD"}', "last"),
+        ('{"t": {"deep": 1}, "blob": "PAD"}', None),
+        ('{"t": null, "blob": "PAD"}', None),
+        ('{"t": true , "blob": "PAD"}', "true"),
+    ]
+    async with Queue("walk", redis_url=redis_url) as q:
+        k = q.keys
+        for i, (template, _) in enumerate(cases):
+            payload = template.replace("PAD", pad)
+            for n in range(2):  # the first of each group starts, the second is parked
+                jk = k.job(f"j{i}-{n}")
+                await q.redis.hset(jk, mapping={"data": payload, "att": 0, "stl": 0})
+                await q.redis.rpush(k.wait, f"j{i}-{n}")
+        args = [60_000, 100, "w", 0, 1000, "t", 1, 60_000]
+        for _ in range(5):
+            await q.scripts.fetch(keys=fetch_keys(k), args=args)
+        groups = [await q.redis.hget(k.job(f"j{i}-1"), "grp") for i in range(len(cases))]
+        leased = await q.redis.zcard(k.active)
+    # Groups "a".."c" and the rest by value; no group: both jobs of the case start.
+    assert groups == [g for _, g in cases]
+    assert leased == sum(2 if g is None else 1 for _, g in cases)
