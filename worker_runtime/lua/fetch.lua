@@ -238,13 +238,13 @@ end
 
 -- A job's group is a top-level field of its payload. A small payload is decoded (cjson, in C);
 -- a large one is not: its top level is walked instead, jumping over string contents and
--- nested values with string.find, and only the field's own value is decoded. Either way one
--- call stops once it has looked at GROUP_SCAN_BYTES of payload (at least one job), so a
--- backlog of large payloads cannot hold Redis; each job is looked at once (a parked one keeps
--- its group in 'grp'). The budget is in bytes decoded; a walk counts what it scans with a
--- character class, 1/64 of what it jumps over and 16 per step (roughly their cost).
+-- nested values with string.find, and only the field's own value is decoded. One call stops
+-- once it has spent GROUP_SCAN_BUDGET (in bytes: each payload read, each decoded, what a walk
+-- scans with a character class, 1/64 of what it jumps over, 16 per step), at least one job, so
+-- a backlog of large payloads cannot hold Redis; each job is looked at once (a parked one
+-- keeps its group in 'grp').
 local GROUP_DECODE_MAX = 65536
-local GROUP_SCAN_BUDGET = 1048576
+local GROUP_SCAN_BUDGET = 4194304
 local spent = 0
 local function scalar(v)
   if v ~= nil and v ~= cjson.null and type(v) ~= 'table' then return tostring(v) end
@@ -315,8 +315,9 @@ local function top_level_field(data, name)
   end
 end
 local function group_of(data)
+  spent = spent + #data  -- reading it into Lua (HMGET) costs ~6 ms per MB already
   if #data > GROUP_DECODE_MAX then return top_level_field(data, gfield) end
-  spent = spent + #data
+  spent = spent + #data  -- decoding it, about as much again
   local ok, obj = pcall(cjson.decode, data)
   if ok and type(obj) == 'table' then return scalar(obj[gfield]) end
   return nil

@@ -89,20 +89,20 @@ async def test_a_limited_fetch_of_more_than_4000_jobs(redis_url: str) -> None:
 
 
 async def test_group_limited_fetch_decodes_a_bounded_amount_of_payload(redis_url: str) -> None:
-    """Finding a job's group decodes its payload inside Redis: one call stops once it decoded
-    1 MiB, the rest stays waiting in order for the next call."""
+    """Finding a job's group reads and decodes its payload inside Redis: one call stops once
+    it has read and decoded 4 MiB, the rest stays waiting in order for the next call."""
     blob = "x" * 60_000
     async with Queue("decode", redis_url=redis_url) as q:
-        jobs = await q.enqueue_many([JobSpec({"t": str(i), "blob": blob}) for i in range(20)])
+        jobs = await q.enqueue_many([JobSpec({"t": str(i), "blob": blob}) for i in range(40)])
         ids = [j.id for j in jobs]
         args = [60_000, 100, "w", 0, 1000, "t", 5, 1000]
         first = await q.scripts.fetch(keys=fetch_keys(q.keys), args=args)
         waiting = await q.redis.lrange(q.keys.wait, 0, -1)
         second = await q.scripts.fetch(keys=fetch_keys(q.keys), args=args)
-    # 18 payloads of 60 kB make the first MiB.
-    assert first[1::4] == ids[:18]
-    assert waiting == ids[18:]
-    assert second[1::4] == ids[18:]
+    # 35 payloads of 60 kB, read and decoded, make the first 4 MiB.
+    assert first[1::4] == ids[:35]
+    assert waiting == ids[35:]
+    assert second[1::4] == ids[35:]
 
 
 async def test_large_payloads_group_read_from_the_top_level_only(redis_url: str) -> None:
