@@ -33,7 +33,7 @@ from worker_runtime.observers import Completion, WorkerObserver, notify, observe
 from worker_runtime.processor import Job, JobResult, Registration
 from worker_runtime.rate_limit import fetch_limit_args
 from worker_runtime.reconnect import Backoff
-from worker_runtime.scripts import Scripts
+from worker_runtime.scripts import Scripts, call_undecoded
 from worker_runtime.slots import Slots
 from worker_runtime.supervision import LoopSupervisor
 
@@ -172,7 +172,9 @@ class QueueConsumer(LeaseKeeping):
             self.slots.take(want)
             self._fetching = True
             try:
-                reply = await self.scripts.fetch(
+                reply = await call_undecoded(
+                    self.scripts.fetch,
+                    self.redis,
                     keys=self._fetch_keys,
                     args=[self.settings.lease_ms, want, self.token, *self._fetch_limits],
                 )
@@ -191,9 +193,46 @@ class QueueConsumer(LeaseKeeping):
             if got < want:
                 self.slots.give(want - got)
             for i in range(1, len(reply), 4):
-                self._start_job(reply[i], reply[i + 1], int(reply[i + 2]), int(reply[i + 3]))
+                try:
+                    job_id, raw = reply[i].decode(), reply[i + 1].decode()
+                except UnicodeDecodeError:
+                    self._bury_undecodable(reply[i], reply[i + 1])
+                    continue
+                self._start_job(job_id, raw, int(reply[i + 2]), int(reply[i + 3]))
             if got == 0 and not self._stopping:
                 await self._block_until_work(int(reply[0]))
+
+    def _bury_undecodable(self, raw_id: bytes, raw: bytes) -> None:
+        """A leased job whose id or payload is not UTF-8: to the dead-letter store (or the
+        failed set) with the reason, its payload kept with the bad bytes as \\xNN."""
+        job_id = raw_id.decode(errors="backslashreplace")
+        job: Job[Any] = Job(
+            id=job_id,
+            queue=self.name,
+            data=None,
+            attempt=1,
+            attempts_made=0,
+            stalls=0,
+            raw="",
+            started_at=time.time(),
+            _consumer=self,
+        )
+        what = "id" if "\\x" in job_id and job_id.encode() != raw_id else "payload"
+
+        async def bury() -> None:
+            try:
+                if what == "payload":
+                    shown = raw.decode(errors="backslashreplace")
+                    key = self.keys.job_prefix.encode() + raw_id
+                    await self._with_retry("fail", lambda: self.redis.hset(key, "data", shown))
+                message = f"malformed job: {what} is not UTF-8"
+                error = PayloadValidationError(message)
+                await self._fail(job, time.perf_counter(), message, error, retryable=False,
+                                 job_key=raw_id)  # fmt: skip
+            except Exception as exc:  # reported; the lease decides
+                self._loop_crashed("fail", exc, 0.0)
+
+        self.running[job_id] = (job, asyncio.create_task(bury()))
 
     async def _block_until_work(self, wait_ms: int) -> None:
         """Block until woken, or for ``wait_ms`` (fetch's next due job or rate window)."""
@@ -319,6 +358,7 @@ class QueueConsumer(LeaseKeeping):
         exc: BaseException | None,
         *,
         retryable: bool,
+        job_key: bytes | None = None,
     ) -> None:
         self.failed += 1
         duration = time.perf_counter() - started
@@ -342,7 +382,8 @@ class QueueConsumer(LeaseKeeping):
                 "worker": self.token,
             }
         )
-        args = [job.id, self.token, outcome, delay, message, tb, record, self._events]
+        # (job_key: the id as Redis holds it, when it is not UTF-8)
+        args = [job_key or job.id, self.token, outcome, delay, message, tb, record, self._events]
         # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
         self._unacked.add(job.id)
         try:

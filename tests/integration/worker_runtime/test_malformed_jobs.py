@@ -70,7 +70,7 @@ async def test_garbage_corpus_each_bad_job_dead_lettered_with_its_reason(redis_u
         for reason, (field, value) in {
             "field att is not a count": ("att", "x"),
             "field stl is not a count": ("stl", "1.5"),
-            "field data is not UTF-8": ("data", b"\xff\xfe{"),
+            "payload is not UTF-8": ("data", b"\xff\xfe{"),
         }.items():
             job = await q.enqueue({"bad": reason})
             await raw.hset(k.job(job.id), field, value)
@@ -113,6 +113,9 @@ async def test_garbage_corpus_each_bad_job_dead_lettered_with_its_reason(redis_u
     assert set(dead) == set(bad)
     for job_id, reason in bad.items():
         assert reason in (dead[job_id].error or ""), (reason, dead[job_id].error)
+    # Nothing is lost: bytes that are not UTF-8 are kept, escaped.
+    (not_utf8,) = [i for i, reason in bad.items() if reason == "payload is not UTF-8"]
+    assert dead[not_utf8].data == "\\xff\\xfe{"
     assert counts["waiting"] == counts["active"] == 0
 
 
@@ -184,11 +187,12 @@ async def test_crashed_loop_restarts_and_readiness_is_red_meanwhile(redis_url: s
                 return orphan in ran and (await q.counts())["dead"] == 1
 
             await eventually(orphan_ran, timeout=10, description="orphan reclaimed and run")
-        dead = await q.dead_letters()
+        error = await raw.hget(bad_key, "err")
+        dead = await raw.zrange(k.dead, 0, -1)
     await raw.aclose()
     assert "reclaim" in seen.crashes
-    assert [d.error for d in dead] == ["malformed job: id is not UTF-8"]
-    assert dead[0].id == "\\xff\\xfe"
+    assert dead == [bad_id]  # its worker cannot decode it: it went to the dead-letter store
+    assert error == b"malformed job: id is not UTF-8"
 
 
 async def test_script_error_is_reported_as_such_not_as_an_outage(redis_url: str) -> None:
