@@ -204,8 +204,10 @@ class QueueConsumer(LeaseKeeping):
 
     def _bury_undecodable(self, raw_id: bytes, raw: bytes) -> None:
         """A leased job whose id or payload is not UTF-8: to the dead-letter store (or the
-        failed set) with the reason, its payload kept with the bad bytes as \\xNN."""
+        failed set) with the reason. Nothing is dropped: the bad bytes are kept as \\xNN (an
+        id so escaped is the job's id from then on; Redis' readers decode every id)."""
         job_id = raw_id.decode(errors="backslashreplace")
+        what = "payload" if job_id.encode() == raw_id else "id"
         job: Job[Any] = Job(
             id=job_id,
             queue=self.name,
@@ -217,22 +219,32 @@ class QueueConsumer(LeaseKeeping):
             started_at=time.time(),
             _consumer=self,
         )
-        what = "id" if "\\x" in job_id and job_id.encode() != raw_id else "payload"
+        message = f"malformed job: {what} is not UTF-8"
 
         async def bury() -> None:
             try:
-                if what == "payload":
-                    shown = raw.decode(errors="backslashreplace")
-                    key = self.keys.job_prefix.encode() + raw_id
-                    await self._with_retry("fail", lambda: self.redis.hset(key, "data", shown))
-                message = f"malformed job: {what} is not UTF-8"
-                error = PayloadValidationError(message)
-                await self._fail(job, time.perf_counter(), message, error, retryable=False,
-                                 job_key=raw_id)  # fmt: skip
+                await self._with_retry("fail", partial(self._make_decodable, raw_id, raw))
+                await self._fail(job, time.perf_counter(), message,
+                                 PayloadValidationError(message), retryable=False)  # fmt: skip
             except Exception as exc:  # reported; the lease decides
                 self._loop_crashed("fail", exc, 0.0)
 
         self.running[job_id] = (job, asyncio.create_task(bury()))
+
+    async def _make_decodable(self, raw_id: bytes, raw: bytes) -> None:
+        k = self.keys
+        job_id = raw_id.decode(errors="backslashreplace")
+        raw_key = k.job_prefix.encode() + raw_id
+        await self.redis.hset(raw_key, "data", raw.decode(errors="backslashreplace"))
+        if job_id.encode() == raw_id:
+            return
+        # The escaped id takes over the lease; in each step between, the hash exists under one
+        # of the two names and a lease covers it (or reclaim requeues it).
+        score = await self.redis.zscore(k.active, raw_id)
+        if score is not None:
+            await self.redis.zadd(k.active, {job_id: score})
+            await self.redis.rename(raw_key, k.job(job_id))
+            await self.redis.zrem(k.active, raw_id)
 
     async def _block_until_work(self, wait_ms: int) -> None:
         """Block until woken, or for ``wait_ms`` (fetch's next due job or rate window)."""
@@ -358,7 +370,6 @@ class QueueConsumer(LeaseKeeping):
         exc: BaseException | None,
         *,
         retryable: bool,
-        job_key: bytes | None = None,
     ) -> None:
         self.failed += 1
         duration = time.perf_counter() - started
@@ -382,8 +393,7 @@ class QueueConsumer(LeaseKeeping):
                 "worker": self.token,
             }
         )
-        # (job_key: the id as Redis holds it, when it is not UTF-8)
-        args = [job_key or job.id, self.token, outcome, delay, message, tb, record, self._events]
+        args = [job.id, self.token, outcome, delay, message, tb, record, self._events]
         # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
         self._unacked.add(job.id)
         try:

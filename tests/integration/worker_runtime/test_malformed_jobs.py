@@ -187,12 +187,11 @@ async def test_crashed_loop_restarts_and_readiness_is_red_meanwhile(redis_url: s
                 return orphan in ran and (await q.counts())["dead"] == 1
 
             await eventually(orphan_ran, timeout=10, description="orphan reclaimed and run")
-        error = await raw.hget(bad_key, "err")
-        dead = await raw.zrange(k.dead, 0, -1)
+        dead = await q.dead_letters()
     await raw.aclose()
     assert "reclaim" in seen.crashes
-    assert dead == [bad_id]  # its worker cannot decode it: it went to the dead-letter store
-    assert error == b"malformed job: id is not UTF-8"
+    # Its id cannot be decoded: dead-lettered, under the id escaped.
+    assert [(d.id, d.error) for d in dead] == [("\\xff\\xfe", "malformed job: id is not UTF-8")]
 
 
 async def test_script_error_is_reported_as_such_not_as_an_outage(redis_url: str) -> None:
