@@ -36,6 +36,7 @@ from worker_runtime.reconnect import Backoff
 from worker_runtime.scripts import Scripts, call_undecoded
 from worker_runtime.slots import Slots
 from worker_runtime.supervision import LoopSupervisor
+from worker_runtime.undecodable import make_decodable, shown_id
 
 
 class JobTimeout(Exception):
@@ -204,47 +205,22 @@ class QueueConsumer(LeaseKeeping):
 
     def _bury_undecodable(self, raw_id: bytes, raw: bytes) -> None:
         """A leased job whose id or payload is not UTF-8: to the dead-letter store (or the
-        failed set) with the reason. Nothing is dropped: the bad bytes are kept as \\xNN (an
-        id so escaped is the job's id from then on; Redis' readers decode every id)."""
-        job_id = raw_id.decode(errors="backslashreplace")
+        failed set) with the reason, its bad bytes kept as \\xNN (see `undecodable`)."""
+        job_id = shown_id(raw_id)
         what = "payload" if job_id.encode() == raw_id else "id"
-        job: Job[Any] = Job(
-            id=job_id,
-            queue=self.name,
-            data=None,
-            attempt=1,
-            attempts_made=0,
-            stalls=0,
-            raw="",
-            started_at=time.time(),
-            _consumer=self,
-        )
+        job = self._new_job(job_id, "", 0, 0)
         message = f"malformed job: {what} is not UTF-8"
 
         async def bury() -> None:
             try:
-                await self._with_retry("fail", partial(self._make_decodable, raw_id, raw))
+                fix = partial(make_decodable, self.redis, self.keys, raw_id, raw)
+                await self._with_retry("fail", fix)
                 await self._fail(job, time.perf_counter(), message,
                                  PayloadValidationError(message), retryable=False)  # fmt: skip
             except Exception as exc:  # reported; the lease decides
                 self._loop_crashed("fail", exc, 0.0)
 
         self.running[job_id] = (job, asyncio.create_task(bury()))
-
-    async def _make_decodable(self, raw_id: bytes, raw: bytes) -> None:
-        k = self.keys
-        job_id = raw_id.decode(errors="backslashreplace")
-        raw_key = k.job_prefix.encode() + raw_id
-        await self.redis.hset(raw_key, "data", raw.decode(errors="backslashreplace"))
-        if job_id.encode() == raw_id:
-            return
-        # The escaped id takes over the lease; in each step between, the hash exists under one
-        # of the two names and a lease covers it (or reclaim requeues it).
-        score = await self.redis.zscore(k.active, raw_id)
-        if score is not None:
-            await self.redis.zadd(k.active, {job_id: score})
-            await self.redis.rename(raw_key, k.job(job_id))
-            await self.redis.zrem(k.active, raw_id)
 
     async def _block_until_work(self, wait_ms: int) -> None:
         """Block until woken, or for ``wait_ms`` (fetch's next due job or rate window)."""
@@ -259,7 +235,12 @@ class QueueConsumer(LeaseKeeping):
             await asyncio.sleep(0.2)
 
     def _start_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> None:
-        job: Job[Any] = Job(
+        job = self._new_job(job_id, raw, attempts_made, stalls)
+        task = asyncio.create_task(self._run(job))
+        self.running[job_id] = (job, task)
+
+    def _new_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> Job[Any]:
+        return Job(
             id=job_id,
             queue=self.name,
             data=None,
@@ -270,8 +251,6 @@ class QueueConsumer(LeaseKeeping):
             started_at=time.time(),
             _consumer=self,
         )
-        task = asyncio.create_task(self._run(job))
-        self.running[job_id] = (job, task)
 
     # --- running ---------------------------------------------------------------------------
 
