@@ -9,6 +9,7 @@ from redis.exceptions import ConnectionError, NoScriptError, ResponseError
 
 from tests.harness.async_waiting import eventually
 from worker_runtime.connection import is_script_error
+from worker_runtime.metrics import WorkerMetrics
 from worker_runtime.supervision import LoopSupervisor
 
 
@@ -71,3 +72,14 @@ def test_script_errors_are_told_from_other_replies() -> None:
     assert not is_script_error(ResponseError("OOM command not allowed"))
     assert not is_script_error(NoScriptError("No matching script"))
     assert not is_script_error(ConnectionError("refused"))
+
+
+def test_metrics_count_script_errors_and_loop_crashes() -> None:
+    metrics = WorkerMetrics()
+    error = ResponseError("ERR x script: 1, on @user_script:1.")
+    metrics.script_error("q", operation="complete", error=error)
+    metrics.loop_crashed("q", loop="fetch", error=RuntimeError(), restart_in=0.5)
+    value = metrics.registry.get_sample_value
+    assert value("worker_script_errors_total", {"queue": "q", "operation": "complete"}) == 1
+    assert value("worker_loop_crashes_total", {"queue": "q", "loop": "fetch"}) == 1
+    assert value("worker_redis_errors_total", {"queue": "q", "operation": "complete"}) is None
