@@ -185,6 +185,9 @@ class QueueConsumer(LeaseKeeping):
                 self._redis_failed("fetch", exc)
                 await backoff.sleep()
                 continue
+            except BaseException:
+                self.slots.give(want)  # the loop restarts (or stops) without them
+                raise
             finally:
                 self._fetching = False
             backoff.reset()

@@ -82,7 +82,8 @@ end
 -- another type is moved aside to '<job key>:bad' (kept, not deleted) so the record is a hash.
 local function bury(id, why)
   local jk = KEYS[5] .. id
-  if redis.call('TYPE', jk).ok ~= 'hash' then redis.call('RENAME', jk, jk .. ':bad') end
+  local kind = redis.call('TYPE', jk).ok
+  if kind ~= 'hash' and kind ~= 'none' then redis.call('RENAME', jk, jk .. ':bad') end
   local msg = 'malformed job: ' .. why
   local final = to_dead and 'dead' or 'failed'
   redis.call('HSET', jk, 'state', final, 'err', msg, 'fin', now)
