@@ -221,7 +221,7 @@ class QueueConsumer(LeaseKeeping):
                 await self._fail(job, time.perf_counter(), message,
                                  PayloadValidationError(message), retryable=False)  # fmt: skip
             except Exception as exc:  # reported; the lease decides
-                self._loop_crashed("fail", exc, 0.0)
+                self._gave_up("fail", exc)
 
         self.running[job_id] = (job, asyncio.create_task(bury()))
 
@@ -382,7 +382,7 @@ class QueueConsumer(LeaseKeeping):
             await self._with_retry("fail", lambda: self.scripts.fail(self._fail_keys, args))
         except Exception as exc:  # a script error: reported, never retried
             # Not recorded: the lease lapses and the job is reclaimed (and runs again).
-            self._loop_crashed("fail", exc, 0.0)
+            self._gave_up("fail", exc)
         finally:
             self._unacked.discard(job.id)
             self._finish(job)
@@ -437,7 +437,7 @@ class QueueConsumer(LeaseKeeping):
                     await backoff.sleep()
                     continue
                 except Exception as exc:  # a bug must not wedge every ack
-                    self._loop_crashed("complete", exc, 0.0)
+                    self._gave_up("complete", exc)
                     await self._complete_singly(batch)
                     continue
                 backoff.reset()
@@ -457,7 +457,7 @@ class QueueConsumer(LeaseKeeping):
             try:
                 await self._with_retry("complete", partial(self._complete, batch[i : i + 2]))
             except Exception as exc:  # reported; the lease decides
-                self._loop_crashed("complete", exc, 0.0)
+                self._gave_up("complete", exc)
             self._unacked.discard(batch[i])
 
     async def _flush_acks_until(self, deadline: float) -> None:
@@ -493,6 +493,11 @@ class QueueConsumer(LeaseKeeping):
             return
         self.redis_ok = False
         notify(self.observers, "redis_error", self.name, operation=operation, error=exc)
+
+    def _gave_up(self, operation: str, exc: BaseException) -> None:
+        """An ack or failure record given up (its job's lease decides what happens next)."""
+        if not is_script_error(exc):  # (a script error was reported as one already)
+            self._loop_crashed(operation, exc, 0.0)
 
     def _loop_crashed(self, loop: str, exc: BaseException, restart_in: float) -> None:
         notify(self.observers, "loop_crashed", self.name, loop=loop, error=exc,

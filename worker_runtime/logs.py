@@ -180,7 +180,7 @@ class JobLogObserver(WorkerObserver):
         self, queue: str, *, loop: str, error: BaseException, restart_in: float
     ) -> None:
         self.log.error(
-            "worker loop crashed; restarting",
+            "worker loop crashed; restarting" if restart_in else "worker operation failed",
             queue=queue,
             loop=loop,
             restart_in_seconds=round(restart_in, 2),

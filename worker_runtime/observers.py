@@ -69,8 +69,10 @@ class WorkerObserver:
     def loop_crashed(
         self, queue: str, *, loop: str, error: BaseException, restart_in: float
     ) -> None:
-        """A background loop (fetch, lease, reclaim, ...) raised; it restarts in
-        ``restart_in`` seconds and readiness is red until then."""
+        """A background loop (fetch, lease, reclaim, cron) raised; it restarts in
+        ``restart_in`` seconds and readiness is red until then. ``restart_in`` 0: an ack or
+        a failure record ('complete', 'fail') raised and was given up; the job's lease decides
+        (it is reclaimed and runs again)."""
 
 
 def notify(observers: Iterable[WorkerObserver], hook: str, *args: Any, **kwargs: Any) -> None:
