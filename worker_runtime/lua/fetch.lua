@@ -79,7 +79,8 @@ local function job_fields(jk)
   return f
 end
 -- A malformed job to the dead-letter store (or failed set), its reason in 'err'. A key of
--- another type is moved aside to '<job key>:bad' (kept, not deleted) so the record is a hash.
+-- another type is moved aside to '<job key>:bad' (kept, not deleted; QueueKeys.set_aside) so
+-- the record is a hash.
 local function bury(id, why)
   local jk = KEYS[5] .. id
   local kind = redis.call('TYPE', jk).ok

@@ -137,7 +137,7 @@ async def test_a_key_of_another_type_is_kept_aside(redis_url: str) -> None:
 
             await eventually(dead, timeout=10, description="dead-lettered")
         record = await q.get_job(job.id)
-        kept = await q.redis.lrange(q.keys.job(job.id) + ":bad", 0, -1)
+        kept = await q.redis.lrange(q.keys.set_aside(job.id), 0, -1)
     assert record is not None
     assert record.error == "malformed job: job key is a list, not a hash"
     assert kept == ["someone's list"]
