@@ -10,6 +10,7 @@ import json
 import random
 import time
 import traceback
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -26,14 +27,16 @@ from worker_runtime.consuming.leases import LeaseKeeping
 from worker_runtime.consuming.observers import Completion, WorkerObserver, notify, observer_failed
 from worker_runtime.consuming.processor import Job, JobResult, Registration
 from worker_runtime.consuming.slots import Slots
+from worker_runtime.consuming.supervision import LoopSupervisor
+from worker_runtime.consuming.undecodable import make_decodable, shown_id
 from worker_runtime.core.backoff import retry_delay_ms, should_retry
-from worker_runtime.core.codec import dumps
+from worker_runtime.core.codec import dumps, printable
 from worker_runtime.core.keys import QueueKeys
-from worker_runtime.errors import NonRetryableError
+from worker_runtime.errors import NonRetryableError, PayloadValidationError
 from worker_runtime.rate_limit import fetch_limit_args
-from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS
+from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS, is_script_error
 from worker_runtime.redis_io.reconnect import Backoff
-from worker_runtime.redis_io.scripts import Scripts
+from worker_runtime.redis_io.scripts import Scripts, call_undecoded
 
 
 class JobTimeout(Exception):
@@ -101,9 +104,12 @@ class QueueConsumer(LeaseKeeping):
         limited = self.config.rate_limit or self.config.group_rate_limit
         self._fetch_limits = (
             fetch_limit_args(self.config.rate_limit, self.config.group_rate_limit)
-            if limited
+            if limited or not self.config.dead_letter
             else []
         )
+        if not self.config.dead_letter:
+            self._fetch_limits.append(0)  # malformed jobs go to the failed set
+        self.loops = LoopSupervisor(on_crash=self._loop_crashed)
         self._complete_keys = [k.active, k.completed, k.stats, k.job_prefix]
         self._fail_keys = [
             k.active, k.wait, k.delayed, k.dead, k.failed, k.stats, k.marker, k.job_prefix,
@@ -113,14 +119,16 @@ class QueueConsumer(LeaseKeeping):
     # --- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        spawn = self.loops.spawn
         self._tasks = [
-            asyncio.create_task(self._fetch_loop(), name=f"shoal-fetch-{self.name}"),
-            asyncio.create_task(self._lease_loop(), name=f"shoal-lease-{self.name}"),
-            asyncio.create_task(self._reclaim_loop(), name=f"shoal-reclaim-{self.name}"),
+            spawn("fetch", self._fetch_loop, task_name=f"shoal-fetch-{self.name}"),
+            spawn("lease", self._lease_loop, task_name=f"shoal-lease-{self.name}"),
+            spawn("reclaim", self._reclaim_loop, task_name=f"shoal-reclaim-{self.name}"),
         ]
         if self.config.cron:
-            cron = run_cron(redis=self.redis, keys=self.keys, jobs=self.config.cron)
-            self._tasks.append(asyncio.create_task(cron, name=f"shoal-cron-{self.name}"))
+            jobs = self.config.cron
+            cron = lambda: run_cron(redis=self.redis, keys=self.keys, jobs=jobs)  # noqa: E731
+            self._tasks.append(spawn("cron", cron, task_name=f"shoal-cron-{self.name}"))
 
     def stop_fetching(self) -> None:
         """Stop taking new jobs at once (interrupts an idle block)."""
@@ -184,7 +192,9 @@ class QueueConsumer(LeaseKeeping):
             self.slots.take(want)
             self._fetching = True
             try:
-                reply = await self.scripts.fetch(
+                reply = await call_undecoded(
+                    self.scripts.fetch,
+                    self.redis,
                     keys=self._fetch_keys,
                     args=[self.settings.lease_ms, want, self.token, *self._fetch_limits],
                 )
@@ -194,6 +204,9 @@ class QueueConsumer(LeaseKeeping):
                 self._redis_failed("fetch", exc)
                 await backoff.sleep()
                 continue
+            except BaseException:
+                self.slots.give(want)  # the loop restarts (or stops) without them
+                raise
             finally:
                 self._fetching = False
             backoff.reset()
@@ -203,9 +216,33 @@ class QueueConsumer(LeaseKeeping):
             if got < want:
                 self.slots.give(want - got)
             for i in range(1, len(reply), 4):
-                self._start_job(reply[i], reply[i + 1], int(reply[i + 2]), int(reply[i + 3]))
+                try:
+                    job_id, raw = reply[i].decode(), reply[i + 1].decode()
+                except UnicodeDecodeError:
+                    self._bury_undecodable(reply[i], reply[i + 1])
+                    continue
+                self._start_job(job_id, raw, int(reply[i + 2]), int(reply[i + 3]))
             if got == 0 and not self._stopping:
                 await self._block_until_work(int(reply[0]))
+
+    def _bury_undecodable(self, raw_id: bytes, raw: bytes) -> None:
+        """A leased job whose id or payload is not UTF-8: to the dead-letter store (or the
+        failed set) with the reason, its bad bytes kept as \\xNN (see `undecodable`)."""
+        job_id = shown_id(raw_id)
+        what = "payload" if job_id.encode() == raw_id else "id"
+        job = self._new_job(job_id, "", 0, 0)
+        message = f"malformed job: {what} is not UTF-8"
+
+        async def bury() -> None:
+            try:
+                fix = partial(make_decodable, self.redis, self.keys, raw_id, raw)
+                await self._with_retry("fail", fix)
+                await self._fail(job, time.perf_counter(), message,
+                                 PayloadValidationError(message), retryable=False)  # fmt: skip
+            except Exception as exc:  # reported; the lease decides
+                self._gave_up("fail", exc)
+
+        self.running[job_id] = (job, asyncio.create_task(bury()))
 
     async def _block_until_work(self, wait_ms: int) -> None:
         """Block until woken, or for ``wait_ms`` (fetch's next due job or rate window)."""
@@ -220,7 +257,15 @@ class QueueConsumer(LeaseKeeping):
             await asyncio.sleep(0.2)
 
     def _start_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> None:
-        job: Job[Any] = Job(
+        job = self._new_job(job_id, raw, attempts_made, stalls)
+        task = asyncio.create_task(self._run(job))
+        self.running[job_id] = (job, task)
+        timeout = self.config.timeout_seconds
+        if timeout is not None:
+            self._renew_until[job_id] = time.monotonic() + timeout + CANCEL_GRACE_SECONDS
+
+    def _new_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> Job[Any]:
+        return Job(
             id=job_id,
             queue=self.name,
             data=None,
@@ -231,11 +276,6 @@ class QueueConsumer(LeaseKeeping):
             started_at=time.time(),
             _consumer=self,
         )
-        task = asyncio.create_task(self._run(job))
-        self.running[job_id] = (job, task)
-        timeout = self.config.timeout_seconds
-        if timeout is not None:
-            self._renew_until[job_id] = time.monotonic() + timeout + CANCEL_GRACE_SECONDS
 
     def lease_ids(self) -> list[str]:
         """The jobs whose leases to renew now: running and unacknowledged ones, except a run
@@ -268,7 +308,14 @@ class QueueConsumer(LeaseKeeping):
                 observer_failed(obs, "job_started")
         try:
             model = self.reg.payload_model
-            job.data = model.model_validate_json(job.raw) if model else json.loads(job.raw)
+            if model is not None:
+                job.data = model.model_validate_json(job.raw)
+            else:
+                try:
+                    job.data = json.loads(job.raw)
+                except ValueError as exc:
+                    # Trying again cannot make it JSON: fail for good, with the reason.
+                    raise PayloadValidationError(f"invalid payload: {exc}") from exc
             timeout = self.config.timeout_seconds
             if timeout is None:
                 result = await self.reg.handler(job)
@@ -372,7 +419,8 @@ class QueueConsumer(LeaseKeeping):
         if self._abandoned(job):
             return
         duration = time.perf_counter() - started
-        tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
+        message = printable(message)
+        tb = printable("".join(traceback.format_exception(exc))) if exc is not None else ""
         error_type = type(exc).__name__ if exc is not None else "JobResultFailure"
         if should_retry(self.config.retry, attempts_made=job.attempt, retryable=retryable):
             outcome = "retry"
@@ -398,6 +446,10 @@ class QueueConsumer(LeaseKeeping):
             applied = await self._with_retry(
                 "fail", lambda: self.scripts.fail(self._fail_keys, args)
             )
+        except Exception as exc:  # a script error: reported, never retried
+            # Not recorded: the lease lapses and the job is reclaimed (and runs again).
+            self._gave_up("fail", exc)
+            applied = 0
         finally:
             self._unacked.discard(job.id)
             self._finish(job)
@@ -443,19 +495,42 @@ class QueueConsumer(LeaseKeeping):
         try:
             while self._acks:
                 batch, self._acks = self._acks, []
-                args = [self.config.keep_completed, self.token, self._events, *batch]
                 try:
-                    await self.scripts.complete(keys=self._complete_keys, args=args)
+                    await self._complete(batch)
                 except WORKER_RETRY_ERRORS as exc:
                     reraise_if_cancelling()  # a cancel can surface as a connection error
+                    if is_script_error(exc):
+                        # The same batch would fail again: ack one by one instead.
+                        self._redis_failed("complete", exc)
+                        await self._complete_singly(batch)
+                        continue
                     self._acks[:0] = batch  # keep order; nothing is dropped
                     self._redis_failed("complete", exc)
                     await backoff.sleep()
                     continue
+                except Exception as exc:  # a bug must not wedge every ack
+                    self._gave_up("complete", exc)
+                    await self._complete_singly(batch)
+                    continue
                 backoff.reset()
+                self._redis_succeeded()
                 self._unacked.difference_update(batch[0::2])
         finally:
             self._ack_task = None
+
+    async def _complete(self, batch: list[str]) -> None:
+        args = [self.config.keep_completed, self.token, self._events, *batch]
+        await self.scripts.complete(keys=self._complete_keys, args=args)
+
+    async def _complete_singly(self, batch: list[str]) -> None:
+        """Ack a batch the script refused one job at a time. A job whose ack still fails is
+        given up: its lease lapses and it is reclaimed and runs again (at least once)."""
+        for i in range(0, len(batch), 2):
+            try:
+                await self._with_retry("complete", partial(self._complete, batch[i : i + 2]))
+            except Exception as exc:  # reported; the lease decides
+                self._gave_up("complete", exc)
+            self._unacked.discard(batch[i])
 
     async def _flush_acks_until(self, deadline: float) -> None:
         while (self._acks or self._ack_task) and time.monotonic() < deadline:
@@ -476,7 +551,7 @@ class QueueConsumer(LeaseKeeping):
                 reraise_if_cancelling()  # a cancel can surface as a connection error
                 tries += 1
                 self._redis_failed(operation, exc)
-                if attempts is not None and tries >= attempts:
+                if (attempts is not None and tries >= attempts) or is_script_error(exc):
                     raise
                 await backoff.sleep()
             else:
@@ -484,8 +559,21 @@ class QueueConsumer(LeaseKeeping):
                 return result
 
     def _redis_failed(self, operation: str, exc: BaseException) -> None:
+        if is_script_error(exc):
+            # Redis answered: not an outage (health stays green for it, the log says what).
+            notify(self.observers, "script_error", self.name, operation=operation, error=exc)
+            return
         self.redis_ok = False
         notify(self.observers, "redis_error", self.name, operation=operation, error=exc)
+
+    def _gave_up(self, operation: str, exc: BaseException) -> None:
+        """An ack or failure record given up (its job's lease decides what happens next)."""
+        if not is_script_error(exc):  # (a script error was reported as one already)
+            self._loop_crashed(operation, exc, 0.0)
+
+    def _loop_crashed(self, loop: str, exc: BaseException, restart_in: float) -> None:
+        notify(self.observers, "loop_crashed", self.name, loop=loop, error=exc,
+               restart_in=restart_in)  # fmt: skip
 
     def _redis_succeeded(self) -> None:
         if not self.redis_ok:

@@ -63,6 +63,17 @@ class WorkerObserver:
     def redis_recovered(self, queue: str) -> None:
         pass
 
+    def script_error(self, queue: str, *, operation: str, error: BaseException) -> None:
+        """A Lua script failed while it ran (Redis is up): not retried as an outage."""
+
+    def loop_crashed(
+        self, queue: str, *, loop: str, error: BaseException, restart_in: float
+    ) -> None:
+        """A background loop (fetch, lease, reclaim, cron) raised; it restarts in
+        ``restart_in`` seconds and readiness is red until then. ``restart_in`` 0: an ack or
+        a failure record ('complete', 'fail') raised and was given up; the job's lease decides
+        (it is reclaimed and runs again)."""
+
 
 def notify(observers: Iterable[WorkerObserver], hook: str, *args: Any, **kwargs: Any) -> None:
     """Call ``hook`` on every observer; one that raises is logged, the others still run."""

@@ -16,7 +16,7 @@ import json
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 
 class JobState(StrEnum):
@@ -93,21 +93,62 @@ def encode_payload(payload: Any) -> str:
     return dumps(payload)
 
 
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (an exception message can hold one) becomes
+    the escape ``\\ud800``; sent as it is, it could not be encoded and its job not recorded."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
+# Reading a record never fails on a field holding garbage (a hand-edited or corrupted hash,
+# as dead-lettered by fetch.lua): such a field reads as absent, or as the raw text.
 def _int(value: str | None) -> int | None:
-    return int(value) if value not in (None, "") else None
+    if value in (None, ""):
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
 
 
 def _json(value: str | None) -> Any:
-    return json.loads(value) if value else None
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _history(value: str | None) -> list[AttemptRecord]:
+    entries = _json(value)
+    if not isinstance(entries, list):
+        return []
+    records = []
+    for entry in entries:
+        try:
+            records.append(AttemptRecord.model_validate(entry))
+        except ValidationError:
+            continue
+    return records
+
+
+def _state(value: str | None) -> JobState:
+    try:
+        return JobState(value or "waiting")
+    except ValueError:
+        return JobState.WAITING
 
 
 def decode_job(job_id: str, queue: str, fields: dict[str, str]) -> JobRecord:
     """Build a JobRecord from an HGETALL reply (str -> str)."""
-    hist = fields.get("hist")
     return JobRecord(
         id=job_id,
         queue=queue,
-        state=JobState(fields.get("state", "waiting")),
+        state=_state(fields.get("state")),
         data=_json(fields.get("data")),
         attempts=_int(fields.get("att")) or 0,
         stalls=_int(fields.get("stl")) or 0,
@@ -115,7 +156,7 @@ def decode_job(job_id: str, queue: str, fields: dict[str, str]) -> JobRecord:
         result=_json(fields.get("res")),
         error=fields.get("err") or None,
         traceback=fields.get("tb") or None,
-        history=[AttemptRecord.model_validate(h) for h in json.loads(hist)] if hist else [],
+        history=_history(fields.get("hist")),
         enqueued_at=_int(fields.get("ts")),
         due_at=_int(fields.get("due")),
         started_at=_int(fields.get("st")),

@@ -87,6 +87,11 @@ class QueueKeys:
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{job_id}"
 
+    def set_aside(self, job_id: str) -> str:
+        """Where fetch.lua moves a job key of another type (someone else's value in the job's
+        place) before it dead-letters the job; the value is kept there, untouched."""
+        return f"{self.job(job_id)}:bad"
+
     # --- flow control and scheduling (docs/flow-control.md) --------------------------------
 
     @property

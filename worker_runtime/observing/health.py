@@ -74,7 +74,9 @@ class WorkerHealth(_Camel):
     queues: list[QueueHealth]
     worker_id: str
     live: bool = Field(description="the event loop heartbeats (what /livez reports)")
-    ready: bool = Field(description="Redis reachable, fetched once, not draining (/readyz)")
+    ready: bool = Field(
+        description="Redis reachable, fetched once, every loop running, not draining (/readyz)"
+    )
     draining: bool
     components: list[ComponentHealth] = Field(default_factory=list)
     degraded: list[str] = Field(default_factory=list, description="why, when a component is not ok")
@@ -107,6 +109,8 @@ def readiness_problems(worker: WorkerView) -> list[str]:
         return ["draining"]
     problems = []
     for name, consumer in worker.consumers.items():
+        # A loop that crashed is down until its supervisor restarts it (after a backoff).
+        problems += [f"queue {name}: {loop} loop down" for loop in sorted(consumer.loops.down)]
         if not consumer.redis_ok:
             problems.append(f"queue {name}: Redis unreachable")
         elif not consumer.fetched_once:

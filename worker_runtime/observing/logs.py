@@ -168,6 +168,26 @@ class JobLogObserver(WorkerObserver):
             )
         self._redis_down[queue] = (seen or 0) + 1
 
+    def script_error(self, queue: str, *, operation: str, error: BaseException) -> None:
+        self.log.error(
+            "Lua script failed (Redis is up; not retried as an outage)",
+            queue=queue,
+            operation=operation,
+            error=f"{type(error).__name__}: {error}",
+        )
+
+    def loop_crashed(
+        self, queue: str, *, loop: str, error: BaseException, restart_in: float
+    ) -> None:
+        self.log.error(
+            "worker loop crashed; restarting" if restart_in else "worker operation failed",
+            queue=queue,
+            loop=loop,
+            restart_in_seconds=round(restart_in, 2),
+            error=f"{type(error).__name__}: {error}",
+            exc_info=error,
+        )
+
     def redis_recovered(self, queue: str) -> None:
         errors = self._redis_down.pop(queue, 0)
         self.log.info("Redis reachable again", queue=queue, failed_calls=errors)

@@ -90,6 +90,18 @@ class WorkerMetrics(WorkerObserver):
             ["queue", "operation"],
             registry=r,
         )
+        self.script_errors = Counter(
+            "worker_script_errors",
+            "Lua script calls that failed while running (Redis answered: not an outage)",
+            ["queue", "operation"],
+            registry=r,
+        )
+        self.loop_crashes = Counter(
+            "worker_loop_crashes",
+            "Background loops (fetch, lease, reclaim, cron) that raised and were restarted",
+            ["queue", "loop"],
+            registry=r,
+        )
         self.queue_gauges = {
             state: Gauge(f"queue_{state}_jobs", _QUEUE_HELP[state], ["queue"], registry=r)
             for state in QUEUE_GAUGES
@@ -133,6 +145,14 @@ class WorkerMetrics(WorkerObserver):
 
     def redis_error(self, queue: str, *, operation: str, error: BaseException) -> None:
         self.redis_errors.labels(queue, operation).inc()
+
+    def script_error(self, queue: str, *, operation: str, error: BaseException) -> None:
+        self.script_errors.labels(queue, operation).inc()
+
+    def loop_crashed(
+        self, queue: str, *, loop: str, error: BaseException, restart_in: float
+    ) -> None:
+        self.loop_crashes.labels(queue, loop).inc()
 
     # --- extension -------------------------------------------------------------------------
 

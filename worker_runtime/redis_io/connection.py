@@ -12,7 +12,13 @@ import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
-from redis.exceptions import ClusterDownError, RedisError, TryAgainError
+from redis.exceptions import (
+    ClusterDownError,
+    NoScriptError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -31,6 +37,19 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 #: failover in progress) and NOPERM, which an operator fixes while the worker waits; a loop
 #: that died on them would leave a pod alive but idle forever.
 WORKER_RETRY_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, RedisError)
+
+
+def is_script_error(exc: BaseException) -> bool:
+    """A Lua script failed while it ran (a bug, or a key holding garbage it did not expect).
+
+    Not an outage: Redis answered, and the same call would fail the same way again, so it is
+    reported as what it is and not retried as if Redis were down.
+    """
+    if not isinstance(exc, ResponseError) or isinstance(exc, NoScriptError):
+        return False
+    text = str(exc)
+    return "@user_script:" in text or "Error running script" in text
+
 
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
 

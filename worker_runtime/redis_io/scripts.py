@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import cache
 from importlib.resources import files
 from typing import Any
+
+from redis.client import NEVER_DECODE
+from redis.exceptions import NoScriptError
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -57,3 +61,16 @@ class Scripts:
     remove: Any
     progress: Any
     observe: Any
+
+
+async def call_undecoded(
+    script: Any, client: Any, *, keys: Sequence[Any], args: Sequence[Any]
+) -> Any:
+    """Run a registered script with its reply left as bytes (the client decodes every other
+    reply): one value that is not UTF-8 then fails only its own job, not the whole reply."""
+    command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+    try:
+        return await client.execute_command(*command, **{NEVER_DECODE: True})
+    except NoScriptError:  # Redis restarted (or a new node): load it, as redis-py's Script does
+        await client.script_load(script.script)
+        return await client.execute_command(*command, **{NEVER_DECODE: True})

@@ -24,32 +24,51 @@ local n, busy = 0, 0
 local done = {}
 -- Children's results outlive their parent's record by a day at most.
 local KIDS_TTL_MS = 86400000
+local function count(v) return v and string.find(v, '^%d+$') and #v <= 15 and tonumber(v) end
+local function int(v) return v and string.find(v, '^-?%d+$') and #v <= 8 and tonumber(v) end
+-- First every read and check, then the writes: a job hash with garbage in it (or a key of
+-- another type) must not stop the script after part of the batch was written, which left
+-- the counters low and the rest of the batch to be retried for ever.
+local acks = {}
 for i = 4, #ARGV, 2 do
   local id = ARGV[i]
   local jk = KEYS[4] .. id
-  local f = redis.call('HMGET', jk, 'lk', 'st', 'par', 'pend')
-  if f[1] == token and redis.call('ZREM', KEYS[1], id) == 1 then
+  local f = redis.pcall('HMGET', jk, 'lk', 'st', 'par', 'pend', 'att')
+  if not f.err and f[1] == token and redis.call('ZSCORE', KEYS[1], id) then
+    local parent = f[3]
+    if parent then
+      -- A parent whose hash is broken cannot take the result: the child still completes.
+      local p = redis.pcall('HMGET', KEYS[4] .. parent, 'pend')
+      if p.err or not int(p[1]) then parent = nil end
+    end
+    acks[#acks + 1] = {id = id, jk = jk, st = count(f[2]), parent = parent, kids = f[4],
+                       att = count(f[5]), res = ARGV[i + 1]}
+  end
+end
+for _, a in ipairs(acks) do
+  local id, jk = a.id, a.jk
+  if redis.call('ZREM', KEYS[1], id) == 1 then  -- (an id twice in one batch is acked once)
     n = n + 1
     if maxlen > 0 then done[n] = id end
-    if f[2] then busy = busy + (now - tonumber(f[2])) end
+    if a.st then busy = busy + (now - a.st) end
     if keep == 0 then
       redis.call('DEL', jk)
     else
-      redis.call('HSET', jk, 'state', 'completed', 'res', ARGV[i + 1], 'fin', now)
-      redis.call('HINCRBY', jk, 'att', 1)
+      -- An attempt count that is not a number is replaced, not incremented (which would fail).
+      redis.call('HSET', jk, 'state', 'completed', 'res', a.res, 'fin', now, 'att', (a.att or 0) + 1)
       redis.call('HDEL', jk, 'lk')
       redis.call('ZADD', KEYS[2], now, id)
     end
-    if f[4] then
+    if a.kids then
       -- A parent finished: its children's results are no longer needed for long.
       redis.call('PEXPIRE', base .. 'kids:' .. id, KIDS_TTL_MS)
       redis.call('PEXPIRE', base .. 'kidfail:' .. id, KIDS_TTL_MS)
     end
-    if f[3] then
+    if a.parent then
       -- A flow's child: hand the result to the parent; the last child readies it.
-      local parent = f[3]
+      local parent = a.parent
       local pk = KEYS[4] .. parent
-      local res = ARGV[i + 1]
+      local res = a.res
       if res == '' then res = 'null' end
       local p = redis.call('HMGET', pk, 'state', 'pri')
       if p[1] == 'waiting-children' then
@@ -57,7 +76,7 @@ for i = 4, #ARGV, 2 do
         if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
           redis.call('ZREM', base .. 'flows', parent)
           redis.call('HSET', pk, 'state', 'waiting')
-          local pri = tonumber(p[2])
+          local pri = int(p[2])
           if pri then
             local seq = redis.call('HINCRBY', KEYS[3], 'pseq', 1) % P32
             redis.call('ZADD', base .. 'prio', string.format('%.0f', -pri * P32 + seq), parent)

@@ -29,14 +29,37 @@ for _, k in ipairs({{9, 'prio'}, {10, 'events'}, {11, 'flows'}, {12, 'kidfail:'}
   KEYS[k[1]] = KEYS[k[1]] or (string.sub(KEYS[2], 1, -5) .. k[2])
 end
 local jk = KEYS[8] .. id
-if redis.call('HGET', jk, 'lk') ~= token or redis.call('ZREM', KEYS[1], id) == 0 then
+local P32 = 4294967296
+local function count(v) return v and string.find(v, '^%d+$') and #v <= 15 and tonumber(v) end
+local function int(v) return v and string.find(v, '^-?%d+$') and #v <= 8 and tonumber(v) end
+-- Every read and check comes before the first write: a field with garbage in it must not
+-- stop the script after the job left 'active' (it would be in no structure at all).
+local f = redis.pcall('HMGET', jk, 'lk', 'st', 'pri', 'par', 'hist', 'att')
+if f.err or f[1] ~= token or not redis.call('ZSCORE', KEYS[1], id) then
   return 0
 end
-local P32 = 4294967296
-local function push(job, pri)
-  if pri then
+local started, pri, parent = count(f[2]), int(f[3]), f[4]
+local entries = {}
+if f[5] then
+  local ok, old = pcall(cjson.decode, f[5])
+  if ok and type(old) == 'table' and (next(old) == nil or old[1] ~= nil) then
+    entries = old
+  else
+    entries[1] = {error = 'earlier history was not a JSON list and was dropped'}
+  end
+end
+local ok, rec = pcall(cjson.decode, ARGV[7])
+if not ok or type(rec) ~= 'table' then rec = {error = ARGV[5]} end
+local p = nil  -- the parent's {state, ocf, pri} when it waits for this child
+if parent then
+  p = redis.pcall('HMGET', KEYS[8] .. parent, 'state', 'ocf', 'pri', 'pend')
+  if p.err or p[1] ~= 'waiting-children' or not int(p[4]) then p = nil end
+end
+redis.call('ZREM', KEYS[1], id)
+local function push(job, job_pri)
+  if job_pri then
     local seq = redis.call('HINCRBY', KEYS[6], 'pseq', 1) % P32
-    redis.call('ZADD', KEYS[9], string.format('%.0f', -pri * P32 + seq), job)
+    redis.call('ZADD', KEYS[9], string.format('%.0f', -job_pri * P32 + seq), job)
   else
     redis.call('RPUSH', KEYS[2], job)
   end
@@ -45,16 +68,12 @@ end
 local function event(...)
   if maxlen > 0 then redis.call('XADD', KEYS[10], 'MAXLEN', '~', maxlen, '*', ...) end
 end
-local f = redis.call('HMGET', jk, 'st', 'pri', 'par')
-local started, pri, parent = f[1], tonumber(f[2]), f[3]
-if started then redis.call('HINCRBY', KEYS[6], 'busy_ms', now - tonumber(started)) end
-local hist = redis.call('HGET', jk, 'hist')
-local entries = hist and cjson.decode(hist) or {}
-local rec = cjson.decode(ARGV[7])
+if started then redis.call('HINCRBY', KEYS[6], 'busy_ms', now - started) end
 rec['finished_at'] = now
 entries[#entries + 1] = rec
-redis.call('HSET', jk, 'err', ARGV[5], 'tb', ARGV[6], 'hist', cjson.encode(entries))
-local att = redis.call('HINCRBY', jk, 'att', 1)
+-- An attempt count that is not a number is replaced, not incremented (which would fail).
+local att = (count(f[6]) or 0) + 1
+redis.call('HSET', jk, 'err', ARGV[5], 'tb', ARGV[6], 'hist', cjson.encode(entries), 'att', att)
 redis.call('HDEL', jk, 'lk')
 local action = ARGV[3]
 if action == 'retry' then
@@ -78,25 +97,22 @@ redis.call('ZADD', action == 'dead' and KEYS[4] or KEYS[5], now, id)
 redis.call('HINCRBY', KEYS[6], 'failed', 1)
 event('e', final, 'id', id, 'attempt', att, 'error', ARGV[5])
 -- A flow's child failed for good: its parent follows its on_child_failure policy.
-if parent then
+if p then
   local pk = KEYS[8] .. parent
-  local p = redis.call('HMGET', pk, 'state', 'ocf', 'pri')
-  if p[1] == 'waiting-children' then
-    if p[2] == 'ignore' then
-      redis.call('HSET', KEYS[12] .. parent, id, ARGV[5])
-      if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
-        redis.call('ZREM', KEYS[11], parent)
-        redis.call('HSET', pk, 'state', 'waiting')
-        push(parent, tonumber(p[3]))
-      end
-    else
-      local msg = 'child ' .. id .. ' failed: ' .. ARGV[5]
+  if p[2] == 'ignore' then
+    redis.call('HSET', KEYS[12] .. parent, id, ARGV[5])
+    if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
       redis.call('ZREM', KEYS[11], parent)
-      redis.call('HSET', pk, 'state', final, 'fin', now, 'err', msg)
-      redis.call('ZADD', action == 'dead' and KEYS[4] or KEYS[5], now, parent)
-      redis.call('HINCRBY', KEYS[6], 'failed', 1)
-      event('e', final, 'id', parent, 'error', msg)
+      redis.call('HSET', pk, 'state', 'waiting')
+      push(parent, int(p[3]))
     end
+  else
+    local msg = 'child ' .. id .. ' failed: ' .. ARGV[5]
+    redis.call('ZREM', KEYS[11], parent)
+    redis.call('HSET', pk, 'state', final, 'fin', now, 'err', msg)
+    redis.call('ZADD', action == 'dead' and KEYS[4] or KEYS[5], now, parent)
+    redis.call('HINCRBY', KEYS[6], 'failed', 1)
+    event('e', final, 'id', parent, 'error', msg)
   end
 end
 return 1

@@ -21,11 +21,15 @@ ARGV[5] queue rate window (ms)
 ARGV[6] group field: payload field naming a job's group, '' = no group limit
 ARGV[7] group rate limit: max jobs per window per group
 ARGV[8] group rate window (ms)
+ARGV[9] optional: 1 (default) malformed jobs go to the dead-letter store, 0 to the failed set
 Order: priority > 0 (highest first), then the plain LIST, then priority < 0; FIFO within one.
 Rate limits keep a sliding log of starts (a ZSET per limit): at most max starts in any
 window, across any number of workers. A group over its limit has its jobs parked on its own
 LIST (other groups go on); they start first once the group's window allows.
 Times are Redis' own clock (TIME).
+A malformed job (its key not a hash, 'data' missing, 'att'/'stl' not integers)
+is never leased: it goes to the dead-letter store with the reason in 'err', and the fetch goes
+on. Every check runs before the job's first write, so no error can stop the script midway.
 Returns: {ms until the worker should look again (next due job, rate window) or -1,
           id, payload, attempts made, stalls, id, ...} ]]
 local t = redis.call('TIME')
@@ -41,23 +45,84 @@ end
 local qmax, qper = tonumber(ARGV[4] or 0), tonumber(ARGV[5] or 1000)
 local gfield, gmax, gper = ARGV[6] or '', tonumber(ARGV[7] or 0), tonumber(ARGV[8] or 1000)
 local P32 = 4294967296
+local to_dead = ARGV[9] ~= '0'
+-- redis.call's unpack fails above ~8,000 values: bigger batches go in chunks.
+local CHUNK = 4000
+local function chunked(cmd, key, list, stride)
+  for i = 1, #list, CHUNK do
+    local last = math.min(i + CHUNK - 1, #list)
+    if stride == 2 and (last - i) % 2 == 0 then last = last - 1 end
+    redis.call(cmd, key, unpack(list, i, last))
+  end
+end
+
+-- Validation: what a job hash must hold before a worker may run it. (Bytes that are not
+-- UTF-8 are found by the worker, which decodes each job of the reply on its own: a scan for
+-- them here would cost every fetch ~20 ns per payload byte.)
+local function count_field(name, v)
+  if v == false then return 'field ' .. name .. ' is missing' end
+  if not string.find(v, '^%d+$') or #v > 15 then
+    return 'field ' .. name .. ' is not a count: ' .. string.format('%q', string.sub(v, 1, 40))
+  end
+end
+-- The fields fetch needs {data, att, stl}, or nil and why the job cannot run ('' = no job
+-- left: it was removed while it waited, its stale id is dropped).
+local function job_fields(jk)
+  local f = redis.pcall('HMGET', jk, 'data', 'att', 'stl')
+  if f.err then return nil, 'job key is a ' .. redis.call('TYPE', jk).ok .. ', not a hash' end
+  if not f[1] then
+    if redis.call('EXISTS', jk) == 0 then return nil, '' end
+    return nil, 'field data is missing'
+  end
+  local why = count_field('att', f[2]) or count_field('stl', f[3])
+  if why then return nil, why end
+  return f
+end
+-- A malformed job to the dead-letter store (or failed set), its reason in 'err'. A key of
+-- another type is moved aside to '<job key>:bad' (kept, not deleted; QueueKeys.set_aside) so
+-- the record is a hash.
+local function bury(id, why)
+  local jk = KEYS[5] .. id
+  local kind = redis.call('TYPE', jk).ok
+  if kind ~= 'hash' and kind ~= 'none' then redis.call('RENAME', jk, jk .. ':bad') end
+  local msg = 'malformed job: ' .. why
+  local final = to_dead and 'dead' or 'failed'
+  redis.call('HSET', jk, 'state', final, 'err', msg, 'fin', now)
+  redis.call('HDEL', jk, 'lk')
+  redis.call('ZADD', base .. final, now, id)
+  redis.call('HINCRBY', KEYS[7], 'failed', 1)
+  -- An event only where the queue keeps them (fetch does not know the stream's length; the
+  -- next event of a worker trims it).
+  local ev = base .. 'events'
+  if redis.call('EXISTS', ev) == 1 then
+    redis.call('XADD', ev, '*', 'e', final, 'id', id, 'error', msg)
+  end
+end
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
 if #due > 0 then
   local plain = {}
+  redis.call('ZREM', KEYS[3], unpack(due))
   for _, id in ipairs(due) do
     local jk = KEYS[5] .. id
-    redis.call('HSET', jk, 'state', 'waiting')
-    local pri = tonumber(redis.call('HGET', jk, 'pri'))
-    if pri then
-      local seq = redis.call('HINCRBY', KEYS[7], 'pseq', 1) % P32
-      redis.call('ZADD', KEYS[6], string.format('%.0f', -pri * P32 + seq), id)
-    else
-      plain[#plain + 1] = id
+    local pri = redis.pcall('HGET', jk, 'pri')
+    if pri == false and redis.call('EXISTS', jk) == 0 then
+      pri = nil  -- removed while it waited: its stale id is dropped
+    elseif type(pri) == 'table' then
+      bury(id, 'job key is a ' .. redis.call('TYPE', jk).ok .. ', not a hash')
+    elseif pri ~= nil then
+      redis.call('HSET', jk, 'state', 'waiting')
+      -- Only an integer priority counts ('inf' or 'nan' would make the score fail).
+      pri = pri and string.find(pri, '^-?%d+$') and #pri <= 8 and tonumber(pri)
+      if pri then
+        local seq = redis.call('HINCRBY', KEYS[7], 'pseq', 1) % P32
+        redis.call('ZADD', KEYS[6], string.format('%.0f', -pri * P32 + seq), id)
+      else
+        plain[#plain + 1] = id
+      end
     end
   end
   if #plain > 0 then redis.call('RPUSH', KEYS[1], unpack(plain)) end
-  redis.call('ZREM', KEYS[3], unpack(due))
 end
 
 -- Rate limits are a sliding log: a ZSET of the starts in the last window (member
@@ -74,7 +139,7 @@ local function record(key, per, ids)
     args[#args + 1] = now
     args[#args + 1] = now .. ':' .. id
   end
-  redis.call('ZADD', key, unpack(args))
+  chunked('ZADD', key, args, 2)
   redis.call('PEXPIRE', key, per + 1000)
 end
 -- ms from now until one more start fits: when the start that must leave the window does.
@@ -141,8 +206,8 @@ if (gfield ~= '' or orphans) and budget > 0 then
       if ids then
         parked_delta = parked_delta - #ids
         for _, id in ipairs(ids) do
-          local f = redis.call('HMGET', KEYS[5] .. id, 'data', 'att', 'stl')
-          if f[1] then group_lease(st, id, f) end
+          local f, why = job_fields(KEYS[5] .. id)
+          if f then group_lease(st, id, f) elseif why ~= '' then bury(id, why) end
         end
       end
     end
@@ -154,7 +219,10 @@ local prio_n = redis.call('ZCARD', KEYS[6])
 local function take(n)
   if prio_n == 0 then return redis.call('LPOP', KEYS[1], n) or {} end
   local ids = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', '(0', 'LIMIT', 0, n)
-  if #ids > 0 then prio_n = prio_n - redis.call('ZREM', KEYS[6], unpack(ids)) end
+  if #ids > 0 then
+    chunked('ZREM', KEYS[6], ids)
+    prio_n = prio_n - #ids
+  end
   if #ids < n then
     local more = redis.call('LPOP', KEYS[1], n - #ids)
     if more then for _, id in ipairs(more) do ids[#ids + 1] = id end end
@@ -162,33 +230,118 @@ local function take(n)
   if #ids < n and prio_n > 0 then
     local low = redis.call('ZRANGE', KEYS[6], 0, n - #ids - 1)
     if #low > 0 then
-      prio_n = prio_n - redis.call('ZREM', KEYS[6], unpack(low))
+      chunked('ZREM', KEYS[6], low)
+      prio_n = prio_n - #low
       for _, id in ipairs(low) do ids[#ids + 1] = id end
     end
   end
   return ids
 end
 
-local function group_of(data)
-  local ok, obj = pcall(cjson.decode, data)
-  if ok and type(obj) == 'table' then
-    local v = obj[gfield]
-    if v ~= nil and v ~= cjson.null and type(v) ~= 'table' then return tostring(v) end
+-- A job's group is a top-level field of its payload. A small payload is decoded (cjson, in C);
+-- a large one is not: its top level is walked instead, jumping over string contents and
+-- nested values with string.find, and only the field's own value is decoded. One call stops
+-- once it has spent GROUP_SCAN_BUDGET (in bytes: each payload read, each decoded, what a walk
+-- scans with a character class, 1/64 of what it jumps over, 16 per step), at least one job, so
+-- a backlog of large payloads cannot hold Redis; each job is looked at once (a parked one
+-- keeps its group in 'grp').
+local GROUP_DECODE_MAX = 65536
+local GROUP_SCAN_BUDGET = 4194304
+local spent = 0
+local function scalar(v)
+  if v ~= nil and v ~= cjson.null and type(v) ~= 'table' then return tostring(v) end
+  return nil
+end
+-- Where the JSON string opening at i ends. A plain find (memchr) jumps over its contents: a
+-- character class scans ~1,000 times slower.
+local function string_end(data, i)
+  local k = i + 1
+  while true do
+    local e = string.find(data, '"', k, true)
+    if not e then return nil end
+    spent = spent + math.floor((e - k) / 64)
+    local b = e - 1
+    while string.byte(data, b) == 92 do b = b - 1 end
+    if (e - 1 - b) % 2 == 0 then return e end  -- not escaped
+    k = e + 1
   end
+end
+-- One JSON value's text starting at i (a string, or a literal up to the next delimiter).
+local function value_at(data, i)
+  local c = string.byte(data, i)
+  if c == 34 then
+    local e = string_end(data, i)
+    if not e then return nil end
+    return string.sub(data, i, e), e
+  end
+  if c == 123 or c == 91 then return nil end  -- an object or array is no group
+  local e = (string.find(data, '[,}%]%s]', i) or (#data + 1)) - 1
+  return string.sub(data, i, e), e
+end
+local function top_level_field(data, name)
+  local i = string.find(data, '%S')
+  if not i or string.byte(data, i) ~= 123 then return nil end
+  local depth, want_key, pos, found = 1, true, i + 1, nil
+  while true do
+    local j = string.find(data, '["{}%[%],:]', pos)
+    if not j then return found end
+    spent = spent + 16 + j - pos
+    local c = string.byte(data, j)
+    if c == 34 then
+      local e = string_end(data, j)
+      if not e then return found end
+      if depth == 1 and want_key then
+        local text = string.sub(data, j, e)  -- a key: short (a long value is never copied)
+        local key = string.sub(text, 2, -2)
+        if string.find(key, '\\', 1, true) then
+          local ok, t = pcall(cjson.decode, '[' .. text .. ']')
+          key = ok and t[1] or ''
+        end
+        if key == name then
+          local v = string.find(data, '[^%s:]', string.find(data, ':', e + 1, true) or e + 1)
+          local vtext = v and value_at(data, v)
+          local ok, t = pcall(cjson.decode, '[' .. (vtext or 'null') .. ']')
+          found = ok and scalar(t[1]) or nil  -- the last one wins, as when decoding it all
+        end
+      end
+      pos = e + 1
+    elseif c == 123 or c == 91 then
+      depth, pos = depth + 1, j + 1
+    elseif c == 125 or c == 93 then
+      depth, pos = depth - 1, j + 1
+      if depth == 0 then return found end
+    else
+      if depth == 1 then want_key = c == 44 end
+      pos = j + 1
+    end
+  end
+end
+local function group_of(data)
+  spent = spent + #data  -- reading it into Lua (HMGET) costs ~6 ms per MB already
+  if #data > GROUP_DECODE_MAX then return top_level_field(data, gfield) end
+  spent = spent + #data  -- decoding it, about as much again
+  local ok, obj = pcall(cjson.decode, data)
+  if ok and type(obj) == 'table' then return scalar(obj[gfield]) end
   return nil
 end
 
 -- Bounded scan: parking limited groups' jobs costs work, so one call looks at 1000 at most.
 local scanned = 0
-while leased < budget and scanned < 1000 do
+local put_back = {}  -- taken but not looked at (scan budget spent): back to the head
+while leased < budget and scanned < 1000 and spent < GROUP_SCAN_BUDGET do
   local ids = take(budget - leased)
   if #ids == 0 then break end
   scanned = scanned + #ids
   for _, id in ipairs(ids) do
     local jk = KEYS[5] .. id
-    -- A job removed while it waited has no hash left: drop its stale id.
-    local f = redis.call('HMGET', jk, 'data', 'att', 'stl')
-    if f[1] then
+    -- A job removed while it waited has no hash left: its stale id is dropped ('').
+    local f, why = nil, ''
+    if spent < GROUP_SCAN_BUDGET then f, why = job_fields(jk) end
+    if spent >= GROUP_SCAN_BUDGET then
+      put_back[#put_back + 1] = id
+    elseif not f then
+      if why ~= '' then bury(id, why) end
+    else
       local g = nil
       if gfield ~= '' then g = group_of(f[1]) end
       if g == nil then
@@ -209,11 +362,27 @@ while leased < budget and scanned < 1000 do
   -- Without group limits nothing is parked: one pass takes all there is.
   if gfield == '' then break end
 end
+-- Back in the order taken (a priority keeps its score: only plain ids need the list head).
+for i = #put_back, 1, -1 do
+  local id = put_back[i]
+  local pri = redis.call('HGET', KEYS[5] .. id, 'pri')
+  pri = pri and string.find(pri, '^-?%d+$') and #pri <= 8 and tonumber(pri)
+  if pri then
+    redis.call('ZADD', KEYS[6], string.format('%.0f', -pri * P32), id)
+    prio_n = prio_n + 1
+  else
+    redis.call('LPUSH', KEYS[1], id)
+  end
+end
 
 local wait = -1
 local function sooner(ms) if wait < 0 or ms < wait then wait = ms end end
 if qmax > 0 and leased > 0 then record(KEYS[8], qper, started) end
-if q_limited and leased >= budget then sooner(wait_ms(KEYS[8], qmax, qper)) end
+local q_wait = nil  -- set while the queue-wide window is full
+if q_limited and leased >= budget then
+  q_wait = wait_ms(KEYS[8], qmax, qper)
+  sooner(q_wait)
+end
 if parked_delta ~= 0 then redis.call('HINCRBY', KEYS[7], 'parked', parked_delta) end
 for g, st in pairs(groups) do
   if #st[2] > 0 and gfield ~= '' then record(KEYS[9] .. g, gper, st[2]) end
@@ -235,5 +404,9 @@ if gfield ~= '' or orphans then
   local g = redis.call('ZRANGE', KEYS[11], 0, 0, 'WITHSCORES')
   if g[2] then sooner(math.max(tonumber(g[2]) - now, 0)) end
 end
+-- While the queue-wide window is full nothing can start, however soon a delayed job is due or
+-- a parked group's window opens: look again when it opens (an earlier answer, 0 for a group
+-- whose window already opened, would have an idle worker call again at once, in a loop).
+if q_wait and wait < q_wait then wait = q_wait end
 out[1] = wait
 return out

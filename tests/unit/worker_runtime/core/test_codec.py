@@ -3,7 +3,7 @@ import json
 import pytest
 from pydantic import BaseModel
 
-from worker_runtime.core.codec import JobState, decode_job, dumps, encode_payload
+from worker_runtime.core.codec import JobState, decode_job, dumps, encode_payload, printable
 
 
 class P(BaseModel):
@@ -41,3 +41,24 @@ def test_decode_minimal_record_has_defaults() -> None:
     assert rec.state is JobState.WAITING
     assert rec.attempts == 0
     assert rec.history == []
+
+
+def test_decode_a_record_holding_garbage() -> None:
+    """A hand-edited or corrupted hash (as fetch.lua dead-letters it) is still readable."""
+    rec = decode_job(
+        "j1",
+        "q",
+        {"data": "{not json", "state": "???", "att": "x", "stl": "1.5", "hist": '{"a": 1}',
+         "err": "malformed job: field att is not a count"},
+    )  # fmt: skip
+    assert rec.data == "{not json"
+    assert rec.state == JobState.WAITING
+    assert (rec.attempts, rec.stalls, rec.history) == (0, 0, [])
+    entries = json.dumps([{"error": "ok"}, {"no": "error"}, 5])
+    assert [h.error for h in decode_job("j", "q", {"hist": entries}).history] == ["ok"]
+
+
+def test_printable_escapes_lone_surrogates_only() -> None:
+    assert printable("plain ✓") == "plain ✓"
+    assert printable("bad \ud800 byte") == "bad \\ud800 byte"
+    printable("bad \udcff").encode()  # encodes now

@@ -1,0 +1,63 @@
+"""The scripts check what they read before their first write: garbage in a job hash must not
+stop a script halfway (Redis keeps the writes made before an error)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from worker_runtime import Queue
+from worker_runtime.core.keys import QueueKeys
+
+pytestmark = pytest.mark.integration
+
+
+def plain_fetch_keys(k: QueueKeys) -> list[str]:
+    return [k.wait, k.active, k.delayed, k.marker, k.job_prefix]
+
+
+def fail_keys(k: QueueKeys) -> list[str]:
+    return [
+        k.active, k.wait, k.delayed, k.dead, k.failed, k.stats, k.marker, k.job_prefix,
+        k.prioritized, k.events, k.flows, k.child_failures_prefix,
+    ]  # fmt: skip
+
+
+async def test_fail_with_garbage_fields_still_retries_the_job(redis_url: str) -> None:
+    async with Queue("vf", redis_url=redis_url) as q:
+        k = q.keys
+        job = await q.enqueue({})
+        await q.scripts.fetch(keys=plain_fetch_keys(k), args=[60_000, 1, "w"])
+        # Corrupted while it ran: the start time, the history and the attempt count.
+        await q.redis.hset(k.job(job.id), mapping={"st": "x", "hist": "{not json", "att": "?"})
+        record = json.dumps({"attempt": 1, "error": "boom"})
+        args = [job.id, "w", "retry", 0, "boom", "", record, 0]
+        applied = await q.scripts.fail(fail_keys(k), args)
+        waiting = await q.redis.lrange(k.wait, 0, -1)
+        stored = await q.get_job(job.id)
+    assert applied == 1
+    assert waiting == [job.id]
+    assert stored is not None
+    assert stored.attempts == 1
+    assert [h.error for h in stored.history][-1] == "boom"
+
+
+async def test_complete_with_one_garbage_hash_acks_the_whole_batch(redis_url: str) -> None:
+    async with Queue("vc", redis_url=redis_url) as q:
+        k = q.keys
+        jobs = await q.enqueue_many([{"i": i} for i in range(3)])
+        await q.scripts.fetch(keys=plain_fetch_keys(k), args=[60_000, 3, "w"])
+        await q.redis.hset(k.job(jobs[1].id), mapping={"att": "x", "st": "later"})
+        args: list[object] = [-1, "w", 0]
+        for job in jobs:
+            args += [job.id, "1"]
+        acked = await q.scripts.complete(
+            keys=[k.active, k.completed, k.stats, k.job_prefix], args=args
+        )
+        counts = await q.counts()
+        stats = await q.redis.hgetall(k.stats)
+    assert acked == 3
+    assert counts["completed"] == 3
+    assert counts["active"] == 0
+    assert stats["completed"] == "3"
