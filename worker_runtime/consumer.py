@@ -8,6 +8,7 @@ import contextlib
 import contextvars
 import json
 import random
+import secrets
 import time
 import traceback
 from typing import Any
@@ -27,7 +28,7 @@ from worker_runtime.errors import NonRetryableError
 # Re-exported: the worker sizes its blocking connections' socket timeout from it.
 from worker_runtime.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_SECONDS
 from worker_runtime.idle_wait import IdleWait
-from worker_runtime.leases import LeaseKeeping
+from worker_runtime.leases import Lease, LeaseKeeping
 from worker_runtime.observers import Completion, WorkerObserver, notify, observer_failed
 from worker_runtime.processor import Job, JobResult, Registration
 from worker_runtime.rate_limit import fetch_limit_args
@@ -64,8 +65,12 @@ class QueueConsumer(LeaseKeeping):
         self.scripts = Scripts(redis)
         self.slots = slots
         self.token = token
+        # Every fetch call leases under a token of its own: the worker's id (who holds a lease
+        # stays visible), a random part (two workers given the same id stay apart), a count.
+        self._lease_prefix = f"{token}:{secrets.token_hex(3)}"
+        self._fetch_calls = 0
         self.observers = observers
-        self.running: dict[str, tuple[Job[Any], asyncio.Task[None]]] = {}
+        self.running: dict[Lease, tuple[Job[Any], asyncio.Task[None]]] = {}
         self.processed = 0
         self.failed = 0
         self.fetched_once = False
@@ -75,10 +80,11 @@ class QueueConsumer(LeaseKeeping):
         self._stopping = False
         self._fetching = False
         self._acks: list[str] = []
-        self._unacked: set[str] = set()
+        self._unacked: set[Lease] = set()
         self._ack_task: asyncio.Task[None] | None = None
         self._idle = IdleWait(blocking_redis, self.keys.marker)
-        self._cancelling: set[str] = set()
+        self._cancelling: set[Lease] = set()
+        self._lost: set[Lease] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._completions: list[Completion] = []
         self._loop = asyncio.get_running_loop()
@@ -152,6 +158,7 @@ class QueueConsumer(LeaseKeeping):
 
     async def _fetch_loop(self) -> None:
         backoff = Backoff()
+        token = ""
         while not self._stopping:
             want = min(
                 self.concurrency - len(self.running),
@@ -164,15 +171,20 @@ class QueueConsumer(LeaseKeeping):
                 continue
             self.slots.take(want)
             self._fetching = True
+            if not token:
+                self._fetch_calls += 1
+                token = f"{self._lease_prefix}.{self._fetch_calls}"
             try:
                 reply = await self.scripts.fetch(
                     keys=self._fetch_keys,
-                    args=[self.settings.lease_ms, want, self.token, *self._fetch_limits],
+                    args=[self.settings.lease_ms, want, token, *self._fetch_limits],
                 )
             except WORKER_RETRY_ERRORS as exc:
                 reraise_if_cancelling()  # a cancel can surface as a connection error
                 self.slots.give(want)
                 self._redis_failed("fetch", exc)
+                # The token is kept: if the call ran and only its reply was lost, the retry
+                # gets the jobs it leased (fetch.lua), instead of leaving them to stall.
                 await backoff.sleep()
                 continue
             finally:
@@ -183,8 +195,11 @@ class QueueConsumer(LeaseKeeping):
             got = (len(reply) - 1) // 4
             if got < want:
                 self.slots.give(want - got)
+            elif got > want:  # a retried call's jobs, leased when more slots were free
+                self.slots.take(got - want)
             for i in range(1, len(reply), 4):
-                self._start_job(reply[i], reply[i + 1], int(reply[i + 2]), int(reply[i + 3]))
+                self._start_job(reply[i], reply[i + 1], int(reply[i + 2]), int(reply[i + 3]), token)
+            token = ""
             if got == 0 and not self._stopping:
                 await self._block_until_work(int(reply[0]))
 
@@ -200,7 +215,9 @@ class QueueConsumer(LeaseKeeping):
             self._redis_failed("wait", error)
             await asyncio.sleep(0.2)
 
-    def _start_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> None:
+    def _start_job(
+        self, job_id: str, raw: str, attempts_made: int, stalls: int, token: str
+    ) -> None:
         job: Job[Any] = Job(
             id=job_id,
             queue=self.name,
@@ -211,9 +228,10 @@ class QueueConsumer(LeaseKeeping):
             raw=raw,
             started_at=time.time(),
             _consumer=self,
+            _lease=token,
         )
         task = asyncio.create_task(self._run(job))
-        self.running[job_id] = (job, task)
+        self.running[job_id, token] = (job, task)
 
     # --- running ---------------------------------------------------------------------------
 
@@ -239,14 +257,18 @@ class QueueConsumer(LeaseKeeping):
                 except TimeoutError as exc:
                     raise JobTimeout(f"timed out after {timeout:g} s") from exc
         except asyncio.CancelledError:
+            lease = job.lease
             self._finish(job)
-            if job.id in self._cancelling:
-                # Cancelled through the queue: cancel.lua already recorded it; not retried.
-                self._cancelling.discard(job.id)
+            if lease in self._cancelling or lease in self._lost:
+                # Cancelled through the queue (cancel.lua recorded it; not retried), or the
+                # lease was lost (the job is another run's now): nothing to record here.
+                hook = "job_cancelled" if lease in self._cancelling else "job_lease_lost"
+                self._cancelling.discard(lease)
+                self._lost.discard(lease)
                 task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
-                notify(self.observers, "job_cancelled", job)
+                notify(self.observers, hook, job)
                 return
             # Cancelled by drain(): the job is handed back, not failed.
             raise
@@ -271,9 +293,11 @@ class QueueConsumer(LeaseKeeping):
                 await self._fail(job, started, message, exc, retryable=False)
                 return
             self._finish(job)
+            if self._lease_lost(job):
+                return
             self.processed += 1
             duration = time.perf_counter() - started
-            self._ack(job.id, encoded)  # first: nothing an observer does can keep it unacked
+            self._ack(job, encoded)  # first: nothing an observer does can keep it unacked
             for obs in self.observers:
                 try:
                     obs.job_completed(job, duration=duration, result=result)
@@ -294,8 +318,18 @@ class QueueConsumer(LeaseKeeping):
                 observer_failed(obs, "jobs_completed")
 
     def _finish(self, job: Job[Any]) -> None:
-        if self.running.pop(job.id, None) is not None:
+        """Free the run's slot: once, however often it is called."""
+        if self.running.pop(job.lease, None) is not None:
             self.slots.give(1)
+
+    def _lease_lost(self, job: Job[Any]) -> bool:
+        """True (and observers told) if the run ended after its lease was found lost: another
+        run of the job owns its outcome, so this one records nothing."""
+        if not self._lost or job.lease not in self._lost:
+            return False
+        self._lost.discard(job.lease)
+        notify(self.observers, "job_lease_lost", job)
+        return True
 
     async def _fail(
         self,
@@ -306,6 +340,9 @@ class QueueConsumer(LeaseKeeping):
         *,
         retryable: bool,
     ) -> None:
+        if self._lease_lost(job):
+            self._finish(job)
+            return
         self.failed += 1
         duration = time.perf_counter() - started
         tb = "".join(traceback.format_exception(exc)) if exc is not None else ""
@@ -327,13 +364,13 @@ class QueueConsumer(LeaseKeeping):
                 "worker": self.token,
             }
         )
-        args = [job.id, self.token, outcome, delay, message, tb, record, self._events]
+        args = [job.id, job._lease, outcome, delay, message, tb, record, self._events]
         # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
-        self._unacked.add(job.id)
+        self._unacked.add(job.lease)
         try:
             await self._with_retry("fail", lambda: self.scripts.fail(self._fail_keys, args))
         finally:
-            self._unacked.discard(job.id)
+            self._unacked.discard(job.lease)
             self._finish(job)
         notify(
             self.observers,
@@ -352,7 +389,7 @@ class QueueConsumer(LeaseKeeping):
         try:
             await self.scripts.progress(
                 keys=[self.keys.job(job.id), self.keys.events],
-                args=[self.token, value, self._events, job.id],
+                args=[job._lease, value, self._events, job.id],
             )
         except WORKER_RETRY_ERRORS as exc:
             reraise_if_cancelling()  # a cancel can surface as a connection error
@@ -360,9 +397,10 @@ class QueueConsumer(LeaseKeeping):
 
     # --- acknowledging ---------------------------------------------------------------------
 
-    def _ack(self, job_id: str, result: str) -> None:
-        self._acks += (job_id, result)
-        self._unacked.add(job_id)
+    def _ack(self, job: Job[Any], result: str) -> None:
+        lease = job.lease
+        self._acks += (*lease, result)
+        self._unacked.add(lease)
         if self._ack_task is None:
             self._ack_task = asyncio.create_task(self._flush_acks())
 
@@ -372,7 +410,7 @@ class QueueConsumer(LeaseKeeping):
         try:
             while self._acks:
                 batch, self._acks = self._acks, []
-                args = [self.config.keep_completed, self.token, self._events, *batch]
+                args = [self.config.keep_completed, self._events, *batch]
                 try:
                     await self.scripts.complete(keys=self._complete_keys, args=args)
                 except WORKER_RETRY_ERRORS as exc:
@@ -382,7 +420,7 @@ class QueueConsumer(LeaseKeeping):
                     await backoff.sleep()
                     continue
                 backoff.reset()
-                self._unacked.difference_update(batch[0::2])
+                self._unacked.difference_update(zip(batch[0::3], batch[1::3], strict=True))
         finally:
             self._ack_task = None
 

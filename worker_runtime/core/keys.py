@@ -85,6 +85,17 @@ class QueueKeys:
     def job(self, job_id: str) -> str:
         return f"{self.job_prefix}{job_id}"
 
+    @property
+    def lease_clock(self) -> str:
+        """STRING: Redis ms of the last lease-script call (lease_clock.lua: freezes don't count)."""
+        return f"{self.base}:lclock"
+
+    @property
+    def fetch_receipts_prefix(self) -> str:
+        """Prefix of a fetch call's receipt (+ its lease token): the ids it leased, kept for
+        one lease so a retried call whose reply was lost gets the same jobs (fetch.lua)."""
+        return f"{self.base}:fetched:"
+
     # --- flow control and scheduling (docs/flow-control.md) --------------------------------
 
     @property

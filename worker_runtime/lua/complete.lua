@@ -8,34 +8,33 @@ keep the hot path's call as small as before): '<base>:events' STREAM, and for fl
 '<base>:wait' LIST, ':prio' ZSET, ':marker' ZSET, ':flows' ZSET, ':kids:<parent>' HASH
 (child id -> result JSON), ':kidfail:<parent>' HASH. (Names as in core/keys.py.)
 ARGV[1] keep completed: -1 keep all, 0 delete at once, N keep the newest N
-ARGV[2] lease token
-ARGV[3] events stream length (approximate MAXLEN), 0 = no events
-ARGV[4..] pairs: id, result JSON ('' for none)
+ARGV[2] events stream length (approximate MAXLEN), 0 = no events
+ARGV[3..] triples: id, lease token (fetch.lua: one per lease), result JSON ('' for none)
 One 'completed' event per call lists the batch's ids (one XADD per batch, not per job).
-Returns: number of jobs acknowledged (a job whose lease was lost is skipped). ]]
+Returns: number of jobs acknowledged (a job whose lease was lost is skipped: another lease
+of it may be running). ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local keep = tonumber(ARGV[1])
-local token = ARGV[2]
-local maxlen = tonumber(ARGV[3])
+local maxlen = tonumber(ARGV[2])
 local base = string.sub(KEYS[4], 1, -5)
 local P32 = 4294967296
 local n, busy = 0, 0
 local done = {}
 -- Children's results outlive their parent's record by a day at most.
 local KIDS_TTL_MS = 86400000
-for i = 4, #ARGV, 2 do
-  local id = ARGV[i]
+for i = 3, #ARGV, 3 do
+  local id, res = ARGV[i], ARGV[i + 2]
   local jk = KEYS[4] .. id
   local f = redis.call('HMGET', jk, 'lk', 'st', 'par', 'pend')
-  if f[1] == token and redis.call('ZREM', KEYS[1], id) == 1 then
+  if f[1] == ARGV[i + 1] and redis.call('ZREM', KEYS[1], id) == 1 then
     n = n + 1
     if maxlen > 0 then done[n] = id end
     if f[2] then busy = busy + (now - tonumber(f[2])) end
     if keep == 0 then
       redis.call('DEL', jk)
     else
-      redis.call('HSET', jk, 'state', 'completed', 'res', ARGV[i + 1], 'fin', now)
+      redis.call('HSET', jk, 'state', 'completed', 'res', res, 'fin', now)
       redis.call('HINCRBY', jk, 'att', 1)
       redis.call('HDEL', jk, 'lk')
       redis.call('ZADD', KEYS[2], now, id)
@@ -49,7 +48,6 @@ for i = 4, #ARGV, 2 do
       -- A flow's child: hand the result to the parent; the last child readies it.
       local parent = f[3]
       local pk = KEYS[4] .. parent
-      local res = ARGV[i + 1]
       if res == '' then res = 'null' end
       local p = redis.call('HMGET', pk, 'state', 'pri')
       if p[1] == 'waiting-children' then
