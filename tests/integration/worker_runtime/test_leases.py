@@ -149,7 +149,7 @@ async def test_worker_whose_loop_stalls_past_its_lease_runs_no_stale_lease(
         runs += 1
         run = runs
         if run == 1:
-            time.sleep(2.5)  # blocks the whole event loop: no renewal for 2.5 s (lease 1 s)
+            time.sleep(2.5)  # noqa: ASYNC251  (the fault: no renewal for 2.5 s, lease 1 s)
             await asyncio.sleep(0.5)
         else:
             await asyncio.sleep(1.0)
@@ -182,7 +182,8 @@ async def test_worker_whose_loop_stalls_past_its_lease_runs_no_stale_lease(
     assert rec.result == "run 2", "the stale run's acknowledgement was accepted"
     assert used == 0, f"{used} slot(s) leaked"
     assert rec.stalls == 1  # the loop stalled past the lease while another worker was alive
-    assert len(events.lost) == 1 and events.lost[0][0] == job.id
+    assert len(events.lost) == 1
+    assert events.lost[0][0] == job.id
 
 
 async def _no_acks_pending(consumer: Any) -> bool:
@@ -200,8 +201,10 @@ async def test_a_retried_fetch_gets_the_jobs_its_first_call_leased(redis_url: st
         first = await q.scripts.fetch(keys=keys, args=[5000, 2, "w:1"])
         again = await q.scripts.fetch(keys=keys, args=[5000, 2, "w:1"])
         counts = await q.counts()
-    assert first[1::4] == again[1::4] and len(first[1::4]) == 2
-    assert counts["active"] == 2 and counts["waiting"] == 2
+    assert first[1::4] == again[1::4]
+    assert len(first[1::4]) == 2
+    assert counts["active"] == 2
+    assert counts["waiting"] == 2
 
 
 async def test_reclaim_of_a_job_with_a_garbage_stall_count_loses_nothing(redis_url: str) -> None:
@@ -218,4 +221,6 @@ async def test_reclaim_of_a_job_with_a_garbage_stall_count_loses_nothing(redis_u
 
         assert await eventually(reclaimed, timeout=5, description="lease lapsed") == [job.id]
         (rec,) = await q.dead_letters()
-    assert rec.error is not None and "corrupt job hash" in rec.error and "many" in rec.error
+    assert rec.error is not None
+    assert "corrupt job hash" in rec.error
+    assert "many" in rec.error
