@@ -36,10 +36,10 @@ def reclaim_call(q: Queue, client: Any = None) -> Any:
     return q.scripts.reclaim(keys=keys, args=[3, 1000, 1, 0], client=client)
 
 
-async def debug_sleep_then_reclaim(q: Queue, seconds: float) -> Any:
+async def debug_sleep_then_reclaim(q: Queue, client: Any, seconds: float) -> Any:
     """DEBUG SLEEP and a reclaim pipelined on one connection: Redis runs the reclaim right
     after the freeze, before any other client's command (a worker's renewal included)."""
-    async with q.redis.pipeline(transaction=False) as pipe:
+    async with client.pipeline(transaction=False) as pipe:
         pipe.execute_command("DEBUG", "SLEEP", seconds)
         await reclaim_call(q, client=pipe)  # queued on the pipeline
         _, reclaimed = await pipe.execute()
@@ -61,8 +61,10 @@ async def test_redis_freeze_runs_no_job_twice_and_counts_no_stall(
     the lease; the first script Redis runs afterwards is a reclaim (as a third worker's would
     be). No job may run twice, nothing counts as a stall."""
     url = own_redis.url
-    freeze = 5.0 if fault.startswith("debug") else 15.0
+    freeze = float(fault.rsplit("-", 1)[1].rstrip("s"))
     n = 10
+    # The test's own calls wait out the freeze (a worker's time out after 30 s and retry).
+    patient = connect(url, socket_timeout=freeze + 30)
     async with Queue("rec", redis_url=url) as q:
         # Each job outlives the freeze by a few seconds: its owner renews after it.
         await q.enqueue_many([{"ms": int((freeze + 3) * 1000)}] * n)
@@ -74,12 +76,12 @@ async def test_redis_freeze_runs_no_job_twice_and_counts_no_stall(
 
             await eventually(all_started, timeout=20, description="all jobs running")
             if fault.startswith("debug"):
-                reclaimed = await debug_sleep_then_reclaim(q, freeze)
+                reclaimed = await debug_sleep_then_reclaim(q, patient, freeze)
             else:
                 assert own_redis.proc is not None
                 os.kill(own_redis.proc.pid, signal.SIGSTOP)
                 try:
-                    pending = asyncio.ensure_future(reclaim_call(q))
+                    pending = asyncio.ensure_future(reclaim_call(q, client=patient))
                     await asyncio.sleep(freeze)  # the fault's length, not a synchronisation
                 finally:
                     os.kill(own_redis.proc.pid, signal.SIGCONT)
@@ -98,6 +100,7 @@ async def test_redis_freeze_runs_no_job_twice_and_counts_no_stall(
             for proc in workers:
                 if proc.poll() is None:
                     proc.kill()
+            await patient.aclose()
     assert reclaimed == [[], []], "a frozen Redis made live workers' jobs look stalled"
     assert sorted(map(int, started.values())) == [1] * n, f"runs per job: {started}"
     assert sorted(map(int, executed.values())) == [1] * n
