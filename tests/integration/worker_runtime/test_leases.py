@@ -74,7 +74,7 @@ async def test_redis_freeze_runs_no_job_twice_and_counts_no_stall(
             async def all_started() -> bool:
                 return len(await q.redis.hgetall("test:started")) == n
 
-            await eventually(all_started, timeout=20, description="all jobs running")
+            await eventually(all_started, timeout=60, description="all jobs running")
             if fault.startswith("debug"):
                 reclaimed = await debug_sleep_then_reclaim(q, patient, freeze)
             else:
@@ -90,7 +90,7 @@ async def test_redis_freeze_runs_no_job_twice_and_counts_no_stall(
             async def all_done() -> bool:
                 return (await q.counts())["completed"] == n
 
-            await eventually(all_done, timeout=freeze + 20, description="all jobs completed")
+            await eventually(all_done, timeout=freeze + 40, description="all jobs completed")
             started = await q.redis.hgetall("test:started")
             executed = await q.redis.hgetall("test:exec")
             stats = await q.redis.hgetall(q.keys.stats)
