@@ -8,23 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis as sync_redis
 
 from tests.harness.async_waiting import eventually
 from tests.harness.redis_server import RedisServer
 from tests.integration.worker_runtime.conftest import fast_settings, running
-from tests.integration.worker_runtime.processes import sigterm_and_wait, start_worker
+from tests.integration.worker_runtime.processes import start_worker
 from worker_runtime import Job, Queue, QueueConfig, Worker
 from worker_runtime.connection import connect, ensure_ready
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.observers import WorkerObserver
-from worker_runtime.scripts import Scripts
+from worker_runtime.scripts import Scripts, script_source
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +36,30 @@ def reclaim_call(q: Queue, client: Any = None) -> Any:
     k = q.keys
     keys = [k.active, k.wait, k.dead, k.failed, k.stats, k.marker, k.job_prefix]
     return q.scripts.reclaim(keys=keys, args=[3, 1000, 1, 0], client=client)
+
+
+def prepared_reclaim(url: str, q: Queue, *, timeout: float) -> Callable[[], Callable[[], Any]]:
+    """A reclaim to send later as one plain blocking write on a connection made now, so that
+    a stopped Redis runs it first when it resumes. ``send()`` returns the call that reads its
+    reply."""
+    client = sync_redis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout)
+    sha = client.script_load(script_source("reclaim"))
+    conn = client.connection_pool.get_connection()
+    k = q.keys
+    keys = [k.active, k.wait, k.dead, k.failed, k.stats, k.marker, k.job_prefix]
+
+    def send() -> Callable[[], Any]:
+        conn.send_command("EVALSHA", sha, len(keys), *keys, 3, 1000, 1, 0)
+        return reply
+
+    def reply() -> Any:
+        try:
+            return conn.read_response()
+        finally:
+            conn.disconnect()
+            client.close()
+
+    return send
 
 
 async def debug_sleep_then_reclaim(q: Queue, client: Any, seconds: float) -> Any:
@@ -53,58 +79,93 @@ def own_redis() -> Iterator[RedisServer]:
         yield server
 
 
-@pytest.mark.parametrize("fault", ["debug-sleep-5s", "sigstop-15s"])
-async def test_redis_freeze_runs_no_job_twice_and_counts_no_stall(
+async def leases_of(q: Queue, pid: int) -> list[str]:
+    """Active jobs leased by the worker process ``pid`` (lease tokens begin with its id)."""
+    active = await q.redis.zrange(q.keys.active, 0, -1)
+    holders = [await q.redis.hget(q.keys.job(job_id), "lk") for job_id in active]
+    return [j for j, lk in zip(active, holders, strict=True) if lk and f"-{pid}-" in lk]
+
+
+@pytest.mark.parametrize("fault", ["debug-sleep-5s", "sigstop-15s-one-worker-killed"])
+async def test_redis_freeze_reruns_no_live_workers_job_and_counts_no_stall(
     own_redis: RedisServer, fault: str
 ) -> None:
-    """10 running jobs on 2 live workers (production lease, 3 s); Redis freezes for longer than
-    the lease; the first script Redis runs afterwards is a reclaim (as a third worker's would
-    be). No job may run twice, nothing counts as a stall."""
+    """10 running jobs on 2 workers, 5 each (production lease, 3 s); Redis freezes for longer
+    than the lease; the first script Redis runs afterwards is a reclaim (as a third worker's
+    would be). No job of a live worker may run twice or count a stall. In the second case
+    one worker is SIGKILLed during the freeze: its jobs (only those) are reclaimed within 5 s
+    of Redis resuming, and count one stall each."""
     url = own_redis.url
-    freeze = float(fault.rsplit("-", 1)[1].rstrip("s"))
+    freeze = float(re.search(r"(\d+)s", fault).group(1))  # type: ignore[union-attr]
+    kill_one = fault.endswith("killed")
     n = 10
     # The test's own calls wait out the freeze (a worker's time out after 30 s and retry).
     patient = connect(url, socket_timeout=freeze + 30)
     async with Queue("rec", redis_url=url) as q:
         # Each job outlives the freeze by a few seconds: its owner renews after it.
         await q.enqueue_many([{"ms": int((freeze + 3) * 1000)}] * n)
-        workers = [start_worker(url, WORKER_LEASE_MS="3000") for _ in range(2)]
+        # The first worker takes 5 (its cap), the second the other 5.
+        first = start_worker(url, WORKER_LEASE_MS="3000", WORKER_MAX_JOBS_PER_WORKER="5")
+        workers = [first]
         try:
+
+            async def first_holds_5() -> bool:
+                return len(await leases_of(q, first.pid)) == 5
+
+            await eventually(first_holds_5, timeout=60, description="first worker's jobs")
+            workers.append(start_worker(url, WORKER_LEASE_MS="3000"))
 
             async def all_started() -> bool:
                 return len(await q.redis.hgetall("test:started")) == n
 
             await eventually(all_started, timeout=60, description="all jobs running")
+            orphans = await leases_of(q, first.pid) if kill_one else []
             if fault.startswith("debug"):
                 reclaimed = await debug_sleep_then_reclaim(q, patient, freeze)
+                resumed = time.monotonic()
             else:
                 assert own_redis.proc is not None
+                send = prepared_reclaim(url, q, timeout=freeze + 30)
                 os.kill(own_redis.proc.pid, signal.SIGSTOP)
                 try:
-                    pending = asyncio.ensure_future(reclaim_call(q, client=patient))
+                    pending = send()
+                    if kill_one:
+                        first.kill()  # dies during the freeze: nobody renews its leases
+                        first.wait(timeout=10)
                     await asyncio.sleep(freeze)  # the fault's length, not a synchronisation
                 finally:
                     os.kill(own_redis.proc.pid, signal.SIGCONT)
-                reclaimed = await pending
+                resumed = time.monotonic()
+                reclaimed = await asyncio.to_thread(pending)
 
-            async def all_done() -> bool:
-                return (await q.counts())["completed"] == n
+            async def orphans_back() -> bool:
+                return not set(orphans) & set(await leases_of(q, first.pid))
 
-            await eventually(all_done, timeout=freeze + 40, description="all jobs completed")
+            await eventually(orphans_back, timeout=20, description="dead worker's jobs back")
+            reclaim_seconds = time.monotonic() - resumed
+            live = [j for j in (await q.redis.hgetall("test:started")) if j not in orphans]
+
+            async def live_done() -> bool:
+                done = await q.redis.hmget("test:exec", live)
+                return all(done)
+
+            await eventually(live_done, timeout=freeze + 40, description="live jobs completed")
             started = await q.redis.hgetall("test:started")
             executed = await q.redis.hgetall("test:exec")
             stats = await q.redis.hgetall(q.keys.stats)
-            for proc in workers:
-                assert sigterm_and_wait(proc) == 0
         finally:
             for proc in workers:
                 if proc.poll() is None:
                     proc.kill()
             await patient.aclose()
     assert reclaimed == [[], []], "a frozen Redis made live workers' jobs look stalled"
-    assert sorted(map(int, started.values())) == [1] * n, f"runs per job: {started}"
-    assert sorted(map(int, executed.values())) == [1] * n
-    assert int(stats.get("stalled", 0)) == 0
+    assert len(live) == n - len(orphans)
+    assert [int(started[j]) for j in live] == [1] * len(live), f"runs per job: {started}"
+    assert [int(executed[j]) for j in live] == [1] * len(live)
+    assert int(stats.get("stalled", 0)) == len(orphans)
+    if kill_one:
+        assert len(orphans) == 5
+    assert reclaim_seconds < 5, f"dead worker's jobs reclaimed {reclaim_seconds:.1f}s late"
 
 
 class LeaseEvents(WorkerObserver):
