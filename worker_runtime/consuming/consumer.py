@@ -8,6 +8,7 @@ import contextlib
 import contextvars
 import json
 import random
+import secrets
 import time
 import traceback
 from functools import partial
@@ -23,7 +24,7 @@ from worker_runtime.consuming.cron import run_cron
 # Re-exported: the worker sizes its blocking connections' socket timeout from it.
 from worker_runtime.consuming.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_SECONDS
 from worker_runtime.consuming.idle_wait import IdleWait
-from worker_runtime.consuming.leases import LeaseKeeping
+from worker_runtime.consuming.leases import Lease, LeaseKeeping
 from worker_runtime.consuming.observers import Completion, WorkerObserver, notify, observer_failed
 from worker_runtime.consuming.processor import Job, JobResult, Registration
 from worker_runtime.consuming.slots import Slots
@@ -73,8 +74,12 @@ class QueueConsumer(LeaseKeeping):
         self.scripts = Scripts(redis)
         self.slots = slots
         self.token = token
+        # Every fetch call leases under a token of its own: the worker's id (who holds a lease
+        # stays visible), a random part (two workers given the same id stay apart), a count.
+        self._lease_prefix = f"{token}:{secrets.token_hex(3)}"
+        self._fetch_calls = 0
         self.observers = observers
-        self.running: dict[str, tuple[Job[Any], asyncio.Task[None]]] = {}
+        self.running: dict[Lease, tuple[Job[Any], asyncio.Task[None]]] = {}
         self.processed = 0
         self.failed = 0
         self.fetched_once = False
@@ -84,12 +89,13 @@ class QueueConsumer(LeaseKeeping):
         self._stopping = False
         self._fetching = False
         self._acks: list[str] = []
-        self._unacked: set[str] = set()
+        self._unacked: set[Lease] = set()
         self._ack_task: asyncio.Task[None] | None = None
         self._idle = IdleWait(blocking_redis, self.keys.marker)
-        self._cancelling: set[str] = set()
+        self._cancelling: set[Lease] = set()
+        self._lost: set[Lease] = set()
         # Monotonic time after which a run's lease is no longer renewed (timeout + grace).
-        self._renew_until: dict[str, float] = {}
+        self._renew_until: dict[Lease, float] = {}
         #: Tasks of processors that ignored cancellation at shutdown (their jobs handed back).
         self.abandoned: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
@@ -179,6 +185,7 @@ class QueueConsumer(LeaseKeeping):
 
     async def _fetch_loop(self) -> None:
         backoff = Backoff()
+        token = ""
         while not self._stopping:
             want = min(
                 self.concurrency - len(self.running),
@@ -191,17 +198,22 @@ class QueueConsumer(LeaseKeeping):
                 continue
             self.slots.take(want)
             self._fetching = True
+            if not token:
+                self._fetch_calls += 1
+                token = f"{self._lease_prefix}.{self._fetch_calls}"
             try:
                 reply = await call_undecoded(
                     self.scripts.fetch,
                     self.redis,
                     keys=self._fetch_keys,
-                    args=[self.settings.lease_ms, want, self.token, *self._fetch_limits],
+                    args=[self.settings.lease_ms, want, token, *self._fetch_limits],
                 )
             except WORKER_RETRY_ERRORS as exc:
                 reraise_if_cancelling()  # a cancel can surface as a connection error
                 self.slots.give(want)
                 self._redis_failed("fetch", exc)
+                # The token is kept: if the call ran and only its reply was lost, the retry
+                # gets the jobs it leased (fetch.lua), instead of leaving them to stall.
                 await backoff.sleep()
                 continue
             except BaseException:
@@ -215,22 +227,25 @@ class QueueConsumer(LeaseKeeping):
             got = (len(reply) - 1) // 4
             if got < want:
                 self.slots.give(want - got)
+            elif got > want:  # a retried call's jobs, leased when more slots were free
+                self.slots.take(got - want)
             for i in range(1, len(reply), 4):
                 try:
                     job_id, raw = reply[i].decode(), reply[i + 1].decode()
                 except UnicodeDecodeError:
-                    self._bury_undecodable(reply[i], reply[i + 1])
+                    self._bury_undecodable(reply[i], reply[i + 1], token)
                     continue
-                self._start_job(job_id, raw, int(reply[i + 2]), int(reply[i + 3]))
+                self._start_job(job_id, raw, int(reply[i + 2]), int(reply[i + 3]), token)
+            token = ""
             if got == 0 and not self._stopping:
                 await self._block_until_work(int(reply[0]))
 
-    def _bury_undecodable(self, raw_id: bytes, raw: bytes) -> None:
+    def _bury_undecodable(self, raw_id: bytes, raw: bytes, token: str) -> None:
         """A leased job whose id or payload is not UTF-8: to the dead-letter store (or the
         failed set) with the reason, its bad bytes kept as \\xNN (see `undecodable`)."""
         job_id = shown_id(raw_id)
         what = "payload" if job_id.encode() == raw_id else "id"
-        job = self._new_job(job_id, "", 0, 0)
+        job = self._new_job(job_id, "", 0, 0, token)
         message = f"malformed job: {what} is not UTF-8"
 
         async def bury() -> None:
@@ -242,7 +257,7 @@ class QueueConsumer(LeaseKeeping):
             except Exception as exc:  # reported; the lease decides
                 self._gave_up("fail", exc)
 
-        self.running[job_id] = (job, asyncio.create_task(bury()))
+        self.running[job.lease] = (job, asyncio.create_task(bury()))
 
     async def _block_until_work(self, wait_ms: int) -> None:
         """Block until woken, or for ``wait_ms`` (fetch's next due job or rate window)."""
@@ -256,15 +271,19 @@ class QueueConsumer(LeaseKeeping):
             self._redis_failed("wait", error)
             await asyncio.sleep(0.2)
 
-    def _start_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> None:
-        job = self._new_job(job_id, raw, attempts_made, stalls)
+    def _start_job(
+        self, job_id: str, raw: str, attempts_made: int, stalls: int, token: str
+    ) -> None:
+        job = self._new_job(job_id, raw, attempts_made, stalls, token)
         task = asyncio.create_task(self._run(job))
-        self.running[job_id] = (job, task)
+        self.running[job.lease] = (job, task)
         timeout = self.config.timeout_seconds
         if timeout is not None:
-            self._renew_until[job_id] = time.monotonic() + timeout + CANCEL_GRACE_SECONDS
+            self._renew_until[job.lease] = time.monotonic() + timeout + CANCEL_GRACE_SECONDS
 
-    def _new_job(self, job_id: str, raw: str, attempts_made: int, stalls: int) -> Job[Any]:
+    def _new_job(
+        self, job_id: str, raw: str, attempts_made: int, stalls: int, token: str
+    ) -> Job[Any]:
         return Job(
             id=job_id,
             queue=self.name,
@@ -275,25 +294,26 @@ class QueueConsumer(LeaseKeeping):
             raw=raw,
             started_at=time.time(),
             _consumer=self,
+            _lease=token,
         )
 
-    def lease_ids(self) -> list[str]:
-        """The jobs whose leases to renew now: running and unacknowledged ones, except a run
-        that outlived its timeout plus CANCEL_GRACE_SECONDS (it ignored its cancellation): its
+    def lease_ids(self) -> set[Lease]:
+        """The leases to renew now: running and unacknowledged runs, except a run that
+        outlived its timeout plus CANCEL_GRACE_SECONDS (it ignored its cancellation): its
         lease lapses and a worker reclaims the job, as if this one had died."""
-        ids = [*self.running, *self._unacked]
+        held = {*self.running, *self._unacked}
         if not self._renew_until:
-            return ids
+            return held
         now = time.monotonic()
-        overdue = {i for i, until in self._renew_until.items() if until <= now}
+        overdue = {lease for lease, until in self._renew_until.items() if until <= now}
         if not overdue:
-            return ids
-        for job_id in overdue:
-            if self._renew_until[job_id] > 0:
-                self._renew_until[job_id] = 0.0  # logged once
+            return held
+        for lease in overdue:
+            if self._renew_until[lease] > 0:
+                self._renew_until[lease] = 0.0  # logged once
                 _log().error("processor ignored its timeout; its lease is no longer renewed",
-                             queue=self.name, job_id=job_id)  # fmt: skip
-        return [i for i in ids if i not in overdue or i in self._unacked]
+                             queue=self.name, job_id=lease[0])  # fmt: skip
+        return {lease for lease in held if lease not in overdue or lease in self._unacked}
 
     # --- running ---------------------------------------------------------------------------
 
@@ -328,19 +348,24 @@ class QueueConsumer(LeaseKeeping):
                 if scope.expired():  # it swallowed the cancellation and returned late
                     raise JobTimeout(f"timed out after {timeout:g} s")
         except asyncio.CancelledError as exc:
+            lease = job.lease
             task = asyncio.current_task()
-            if job.id not in self._cancelling and task is not None and not task.cancelling():
+            ours = lease in self._cancelling or lease in self._lost
+            if not ours and task is not None and not task.cancelling():
                 # Raised by the processor itself, not a cancellation: a failed attempt.
                 await self._fail(job, started, _raised(exc), exc, retryable=True)
                 return
             self._finish(job)
-            if job.id in self._cancelling:
-                # Cancelled through the queue: cancel.lua already recorded it; not retried.
-                self._cancelling.discard(job.id)
+            if lease in self._cancelling or lease in self._lost:
+                # Cancelled through the queue (cancel.lua recorded it; not retried), or the
+                # lease was lost (the job is another run's now): nothing to record here.
+                hook = "job_cancelled" if lease in self._cancelling else "job_lease_lost"
+                self._cancelling.discard(lease)
+                self._lost.discard(lease)
                 task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
-                notify(self.observers, "job_cancelled", job)
+                notify(self.observers, hook, job)
                 return
             # Cancelled by drain(): the job is handed back, not failed.
             raise
@@ -372,9 +397,11 @@ class QueueConsumer(LeaseKeeping):
                 await self._fail(job, started, message, exc, retryable=False)
                 return
             self._finish(job)
+            if self._lease_lost(job):
+                return
             self.processed += 1
             duration = time.perf_counter() - started
-            self._ack(job.id, encoded)  # first: nothing an observer does can keep it unacked
+            self._ack(job, encoded)  # first: nothing an observer does can keep it unacked
             for obs in self.observers:
                 try:
                     obs.job_completed(job, duration=duration, result=result)
@@ -403,9 +430,19 @@ class QueueConsumer(LeaseKeeping):
         return True
 
     def _finish(self, job: Job[Any]) -> None:
-        self._renew_until.pop(job.id, None)
-        if self.running.pop(job.id, None) is not None:
+        """Free the run's slot: once, however often it is called."""
+        self._renew_until.pop(job.lease, None)
+        if self.running.pop(job.lease, None) is not None:
             self.slots.give(1)
+
+    def _lease_lost(self, job: Job[Any]) -> bool:
+        """True (and observers told) if the run ended after its lease was found lost: another
+        run of the job owns its outcome, so this one records nothing."""
+        if not self._lost or job.lease not in self._lost:
+            return False
+        self._lost.discard(job.lease)
+        notify(self.observers, "job_lease_lost", job)
+        return True
 
     async def _fail(
         self,
@@ -417,6 +454,9 @@ class QueueConsumer(LeaseKeeping):
         retryable: bool,
     ) -> None:
         if self._abandoned(job):
+            return
+        if self._lease_lost(job):
+            self._finish(job)
             return
         duration = time.perf_counter() - started
         message = printable(message)
@@ -439,9 +479,9 @@ class QueueConsumer(LeaseKeeping):
                 "worker": self.token,
             }
         )
-        args = [job.id, self.token, outcome, delay, message, tb, record, self._events]
+        args = [job.id, job._lease, outcome, delay, message, tb, record, self._events]
         # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
-        self._unacked.add(job.id)
+        self._unacked.add(job.lease)
         try:
             applied = await self._with_retry(
                 "fail", lambda: self.scripts.fail(self._fail_keys, args)
@@ -451,7 +491,7 @@ class QueueConsumer(LeaseKeeping):
             self._gave_up("fail", exc)
             applied = 0
         finally:
-            self._unacked.discard(job.id)
+            self._unacked.discard(job.lease)
             self._finish(job)
         if not int(applied):
             # Redis refused it: the lease was lost (reclaimed and finished elsewhere, cancelled,
@@ -475,7 +515,7 @@ class QueueConsumer(LeaseKeeping):
         try:
             await self.scripts.progress(
                 keys=[self.keys.job(job.id), self.keys.events],
-                args=[self.token, value, self._events, job.id],
+                args=[job._lease, value, self._events, job.id],
             )
         except WORKER_RETRY_ERRORS as exc:
             reraise_if_cancelling()  # a cancel can surface as a connection error
@@ -483,9 +523,10 @@ class QueueConsumer(LeaseKeeping):
 
     # --- acknowledging ---------------------------------------------------------------------
 
-    def _ack(self, job_id: str, result: str) -> None:
-        self._acks += (job_id, result)
-        self._unacked.add(job_id)
+    def _ack(self, job: Job[Any], result: str) -> None:
+        lease = job.lease
+        self._acks += (*lease, result)
+        self._unacked.add(lease)
         if self._ack_task is None:
             self._ack_task = asyncio.create_task(self._flush_acks())
 
@@ -514,23 +555,23 @@ class QueueConsumer(LeaseKeeping):
                     continue
                 backoff.reset()
                 self._redis_succeeded()
-                self._unacked.difference_update(batch[0::2])
+                self._unacked.difference_update(zip(batch[0::3], batch[1::3], strict=True))
         finally:
             self._ack_task = None
 
     async def _complete(self, batch: list[str]) -> None:
-        args = [self.config.keep_completed, self.token, self._events, *batch]
+        args = [self.config.keep_completed, self._events, *batch]
         await self.scripts.complete(keys=self._complete_keys, args=args)
 
     async def _complete_singly(self, batch: list[str]) -> None:
         """Ack a batch the script refused one job at a time. A job whose ack still fails is
         given up: its lease lapses and it is reclaimed and runs again (at least once)."""
-        for i in range(0, len(batch), 2):
+        for i in range(0, len(batch), 3):
             try:
-                await self._with_retry("complete", partial(self._complete, batch[i : i + 2]))
+                await self._with_retry("complete", partial(self._complete, batch[i : i + 3]))
             except Exception as exc:  # reported; the lease decides
                 self._gave_up("complete", exc)
-            self._unacked.discard(batch[i])
+            self._unacked.discard((batch[i], batch[i + 1]))
 
     async def _flush_acks_until(self, deadline: float) -> None:
         while (self._acks or self._ack_task) and time.monotonic() < deadline:

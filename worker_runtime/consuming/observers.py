@@ -54,6 +54,11 @@ class WorkerObserver:
     def job_cancelled(self, job: Job[Any]) -> None:
         """Stopped while running because it was cancelled through the queue (not retried)."""
 
+    def job_lease_lost(self, job: Job[Any]) -> None:
+        """Stopped (or finished) after its lease was found lost: reclaimed because this
+        worker stopped renewing (its event loop stalled, Redis was unreachable from it), or
+        the job was removed. Another run of it may hold the job now; nothing is recorded."""
+
     def jobs_stalled(self, queue: str, *, requeued: list[str], failed: list[str]) -> None:
         pass
 

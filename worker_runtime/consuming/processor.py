@@ -46,6 +46,13 @@ class Job(Generic[P]):
     raw: str  # the payload JSON as stored
     started_at: float
     _consumer: JobOwner | None = None
+    _lease: str = ""  # this run's lease token: its acknowledgement counts only while it holds
+
+    @property
+    def lease(self) -> tuple[str, str]:
+        """The identity of this run: (job id, lease token). A job leased again (its lease was
+        lost, say while this worker's event loop stalled) is another run with another token."""
+        return (self.id, self._lease)
 
     async def progress(self, value: float | int | dict[str, Any]) -> None:
         """Report progress: a number or ``{"step": ..., "progress": ...}``. Stored on the job."""

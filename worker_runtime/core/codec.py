@@ -4,7 +4,8 @@ Hash fields (short names keep memory low at millions of jobs):
 ``data`` payload JSON, ``ts`` enqueued ms, ``att`` attempts made, ``stl`` stalls, ``state``,
 ``due`` due ms (delayed), ``st`` last start ms, ``fin`` finish ms, ``prog`` progress JSON,
 ``res`` result JSON, ``err`` last error, ``tb`` last traceback, ``hist`` attempt history JSON,
-``lk`` lease token of the worker running it, ``replays`` times replayed from dead-letter.
+``lk`` lease token of the run holding it (the worker's id, a random part, a fetch count: one
+per lease), ``replays`` times replayed from dead-letter.
 Flow control (docs/flow-control.md): ``pri`` priority (absent = 0), ``grp`` rate-limit group
 it was parked under, ``par`` parent job id (a flow's child), ``pend`` children not finished
 yet and ``ocf`` on-child-failure policy (a flow's parent).

@@ -92,6 +92,17 @@ class QueueKeys:
         place) before it dead-letters the job; the value is kept there, untouched."""
         return f"{self.job(job_id)}:bad"
 
+    @property
+    def lease_clock(self) -> str:
+        """STRING: Redis ms of the last lease-script call (lease_clock.lua: freezes don't count)."""
+        return f"{self.base}:lclock"
+
+    @property
+    def fetch_receipts_prefix(self) -> str:
+        """Prefix of a fetch call's receipt (+ its lease token): the ids it leased, kept for
+        one lease so a retried call whose reply was lost gets the same jobs (fetch.lua)."""
+        return f"{self.base}:fetched:"
+
     # --- flow control and scheduling (docs/flow-control.md) --------------------------------
 
     @property

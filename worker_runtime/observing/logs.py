@@ -154,6 +154,11 @@ class JobLogObserver(WorkerObserver):
     def job_released(self, job: Job[Any]) -> None:
         self.log.info("job handed back at shutdown", job_id=job.id, queue=job.queue)
 
+    def job_lease_lost(self, job: Job[Any]) -> None:
+        self.log.warning(
+            "lease lost; run stopped, its outcome not recorded", job_id=job.id, queue=job.queue
+        )
+
     def jobs_stalled(self, queue: str, *, requeued: list[str], failed: list[str]) -> None:
         self.log.warning("stalled jobs reclaimed", queue=queue, requeued=requeued, failed=failed)
 

@@ -29,17 +29,22 @@ SCRIPT_NAMES = (
 #: Scripts that only read: allowed on a replica and while Redis is out of memory.
 READ_ONLY_SCRIPTS = frozenset({"observe"})
 
+#: Scripts that set or judge lease deadlines: they share the lease clock (lease_clock.lua).
+LEASE_CLOCK_SCRIPTS = frozenset({"fetch", "extend", "reclaim"})
+
 
 @cache
 def script_source(name: str) -> str:
-    """The script with Redis 7 script flags prepended.
+    """The script with Redis 7 script flags (and the functions it shares) prepended.
 
     A flagged script is refused as a whole while Redis is over ``maxmemory`` (-OOM), before it
     runs. Without flags Redis would refuse only its first memory-using command, after earlier
     writes (say the LPOP of a fetch) were applied: a job could vanish between two structures.
     """
     flags = "#!lua flags=no-writes" if name in READ_ONLY_SCRIPTS else "#!lua"
-    return f"{flags}\n" + (files("worker_runtime.redis_io.lua") / f"{name}.lua").read_text()
+    lua = files("worker_runtime.redis_io.lua")
+    shared = (lua / "lease_clock.lua").read_text() if name in LEASE_CLOCK_SCRIPTS else ""
+    return f"{flags}\n{shared}" + (lua / f"{name}.lua").read_text()
 
 
 class Scripts:

@@ -8,16 +8,15 @@ keep the hot path's call as small as before): '<base>:events' STREAM, and for fl
 '<base>:wait' LIST, ':prio' ZSET, ':marker' ZSET, ':flows' ZSET, ':kids:<parent>' HASH
 (child id -> result JSON), ':kidfail:<parent>' HASH. (Names as in core/keys.py.)
 ARGV[1] keep completed: -1 keep all, 0 delete at once, N keep the newest N
-ARGV[2] lease token
-ARGV[3] events stream length (approximate MAXLEN), 0 = no events
-ARGV[4..] pairs: id, result JSON ('' for none)
+ARGV[2] events stream length (approximate MAXLEN), 0 = no events
+ARGV[3..] triples: id, lease token (fetch.lua: one per lease), result JSON ('' for none)
 One 'completed' event per call lists the batch's ids (one XADD per batch, not per job).
-Returns: number of jobs acknowledged (a job whose lease was lost is skipped). ]]
+Returns: number of jobs acknowledged (a job whose lease was lost is skipped: another lease
+of it may be running). ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local keep = tonumber(ARGV[1])
-local token = ARGV[2]
-local maxlen = tonumber(ARGV[3])
+local maxlen = tonumber(ARGV[2])
 local base = string.sub(KEYS[4], 1, -5)
 local P32 = 4294967296
 local n, busy = 0, 0
@@ -30,11 +29,11 @@ local function int(v) return v and string.find(v, '^-?%d+$') and #v <= 8 and ton
 -- another type) must not stop the script after part of the batch was written, which left
 -- the counters low and the rest of the batch to be retried for ever.
 local acks = {}
-for i = 4, #ARGV, 2 do
+for i = 3, #ARGV, 3 do
   local id = ARGV[i]
   local jk = KEYS[4] .. id
   local f = redis.pcall('HMGET', jk, 'lk', 'st', 'par', 'pend', 'att')
-  if not f.err and f[1] == token and redis.call('ZSCORE', KEYS[1], id) then
+  if not f.err and f[1] == ARGV[i + 1] and redis.call('ZSCORE', KEYS[1], id) then
     local parent = f[3]
     if parent then
       -- A parent whose hash is broken cannot take the result: the child still completes.
@@ -42,7 +41,7 @@ for i = 4, #ARGV, 2 do
       if p.err or not int(p[1]) then parent = nil end
     end
     acks[#acks + 1] = {id = id, jk = jk, st = count(f[2]), parent = parent, kids = f[4],
-                       att = count(f[5]), res = ARGV[i + 1]}
+                       att = count(f[5]), res = ARGV[i + 2]}
   end
 end
 for _, a in ipairs(acks) do

@@ -1,23 +1,33 @@
 --[[ extend: renew the leases a worker holds, so live jobs are not reclaimed as stalled.
 KEYS[1] active  ZSET
 KEYS[2] job prefix
+KEYS[3] lease clock STRING (lease_clock.lua)
 ARGV[1] lease (ms) from now (Redis' clock)
-ARGV[2] lease token
-ARGV[3..] job ids
-Returns: {ids whose lease this token no longer holds (reclaimed, removed or cancelled),
-          the subset of those that were cancelled (their worker stops running them)} ]]
+ARGV[2..] pairs: job id, lease token (each lease has its own token: fetch.lua)
+Returns: {leases this worker no longer holds (reclaimed, removed or cancelled), as flat
+          id, token pairs; the subset of those whose job was cancelled}
+The worker stops running a lost lease's job and never acknowledges it. ]]
+local lease = tonumber(ARGV[1])
+if not lease or #ARGV % 2 ~= 1 then
+  return redis.error_reply('extend: ARGV must be a lease in ms, then id, token pairs')
+end
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local deadline = now + tonumber(ARGV[1])
+lease_tick(KEYS[3], KEYS[1], now)
+local deadline = now + lease
 local lost, cancelled = {}, {}
-for i = 3, #ARGV do
-  local id = ARGV[i]
+for i = 2, #ARGV, 2 do
+  local id, token = ARGV[i], ARGV[i + 1]
   local f = redis.call('HMGET', KEYS[2] .. id, 'lk', 'state')
-  if f[1] == ARGV[2] and redis.call('ZSCORE', KEYS[1], id) then
+  if f[1] == token and redis.call('ZSCORE', KEYS[1], id) then
     redis.call('ZADD', KEYS[1], 'XX', deadline, id)
   else
     lost[#lost + 1] = id
-    if f[2] == 'cancelled' then cancelled[#cancelled + 1] = id end
+    lost[#lost + 1] = token
+    if f[2] == 'cancelled' then
+      cancelled[#cancelled + 1] = id
+      cancelled[#cancelled + 1] = token
+    end
   end
 end
 return {lost, cancelled}

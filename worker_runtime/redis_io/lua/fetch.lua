@@ -4,7 +4,7 @@ KEYS[2]  active    ZSET  id -> lease deadline ms
 KEYS[3]  delayed   ZSET  id -> due ms
 KEYS[4]  marker    ZSET
 KEYS[5]  job prefix
-KEYS[6..11] optional: derived from KEYS[1] ('<base>:wait', same hash tag) when absent, which
+KEYS[6..13] optional: derived from KEYS[1] ('<base>:wait', same hash tag) when absent, which
 is how workers call it (fewer keys keep the plain path's call as small as before):
 KEYS[6]  prio      ZSET  id -> -priority * 2^32 + sequence
 KEYS[7]  stats     HASH  ('pseq': the priority sequence)
@@ -12,9 +12,14 @@ KEYS[8]  rate      ZSET  queue-wide limiter: recent starts
 KEYS[9]  group limiter prefix (ZSET of recent starts per group)
 KEYS[10] group parked prefix (LIST per group)
 KEYS[11] limited groups ZSET group -> ms its parked jobs may start
+KEYS[12] lease clock STRING (lease_clock.lua)
+KEYS[13] fetch receipts prefix (+ token: STRING, JSON ids this call leased, kept one lease)
 ARGV[1] lease (ms)
 ARGV[2] max jobs
-ARGV[3] lease token (identifies the worker holding the lease)
+ARGV[3] lease token: new for every call (the worker's id, then a sequence number), so each
+        lease of a job has its own token and a stale run of it can change nothing. A call
+        with a token that already leased jobs is a retry whose reply was lost (a timeout,
+        a dropped connection): it returns the jobs still leased under that token, no others.
 ARGV[4..8] optional (absent = no limits):
 ARGV[4] queue rate limit: max jobs per window, 0 = none
 ARGV[5] queue rate window (ms)
@@ -39,7 +44,7 @@ local want = tonumber(ARGV[2])
 local token = ARGV[3]
 -- Names as in core/keys.py.
 local base = string.sub(KEYS[1], 1, -5)
-for i, suffix in ipairs({'prio', 'stats', 'rate', 'grate:', 'gpark:', 'glimited'}) do
+for i, suffix in ipairs({'prio', 'stats', 'rate', 'grate:', 'gpark:', 'glimited', 'lclock', 'fetched:'}) do
   KEYS[5 + i] = KEYS[5 + i] or (base .. suffix)
 end
 local qmax, qper = tonumber(ARGV[4] or 0), tonumber(ARGV[5] or 1000)
@@ -97,6 +102,25 @@ local function bury(id, why)
   if redis.call('EXISTS', ev) == 1 then
     redis.call('XADD', ev, '*', 'e', final, 'id', id, 'error', msg)
   end
+end
+
+lease_tick(KEYS[12], KEYS[2], now)
+
+local receipt = KEYS[13] .. token
+local prior = redis.call('GET', receipt)
+if prior then
+  local again = {0}
+  for _, id in ipairs(cjson.decode(prior)) do
+    local f = redis.call('HMGET', KEYS[5] .. id, 'lk', 'data', 'att', 'stl')
+    if f[1] == token and redis.call('ZSCORE', KEYS[2], id) then
+      redis.call('ZADD', KEYS[2], 'XX', deadline, id)
+      again[#again + 1] = id
+      again[#again + 1] = f[2]
+      again[#again + 1] = f[3]
+      again[#again + 1] = f[4]
+    end
+  end
+  return again
 end
 
 local due = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now, 'LIMIT', 0, 1000)
@@ -160,9 +184,11 @@ end
 local out = {-1}
 local leased = 0
 local started = {}
+local leased_ids = {}
 local function lease(id, f)
   redis.call('HSET', KEYS[5] .. id, 'state', 'active', 'lk', token, 'st', now)
   redis.call('ZADD', KEYS[2], deadline, id)
+  leased_ids[#leased_ids + 1] = id
   out[#out + 1] = id
   out[#out + 1] = f[1]
   out[#out + 1] = f[2]
@@ -408,5 +434,6 @@ end
 -- a parked group's window opens: look again when it opens (an earlier answer, 0 for a group
 -- whose window already opened, would have an idle worker call again at once, in a loop).
 if q_wait and wait < q_wait then wait = q_wait end
+if leased > 0 then redis.call('SET', receipt, cjson.encode(leased_ids), 'PX', tonumber(ARGV[1])) end
 out[1] = wait
 return out

@@ -10,10 +10,13 @@ KEYS[8]  prio     ZSET (ready jobs with a priority)
 KEYS[9]  events   STREAM
 KEYS[10] flows    ZSET parents waiting for children
 KEYS[11] child failures prefix (HASH per parent)
+KEYS[12] lease clock STRING (lease_clock.lua): a Redis freeze is not a dead worker
 ARGV[1] max stalls: a job stalled more often than this fails
 ARGV[2] max jobs to reclaim in this call
 ARGV[3] 1 = failures go to the dead-letter store, 0 = to the failed set
 ARGV[4] events stream length (approximate MAXLEN), 0 = no events
+A job hash whose stall count is garbage fails for good with the reason (checked before the
+first write, so no job is left half moved); a garbage history is started afresh.
 Returns: {{requeued ids}, {failed ids}} ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
@@ -21,7 +24,7 @@ local max_stalls = tonumber(ARGV[1])
 local to_dead = ARGV[3] == '1'
 local maxlen = tonumber(ARGV[4] or 0)
 -- Callers of the older, shorter form: derive the added keys from KEYS[2] ('<base>:wait').
-for _, k in ipairs({{8, 'prio'}, {9, 'events'}, {10, 'flows'}, {11, 'kidfail:'}}) do
+for _, k in ipairs({{8, 'prio'}, {9, 'events'}, {10, 'flows'}, {11, 'kidfail:'}, {12, 'lclock'}}) do
   KEYS[k[1]] = KEYS[k[1]] or (string.sub(KEYS[2], 1, -5) .. k[2])
 end
 local P32 = 4294967296
@@ -39,22 +42,31 @@ local function push(job, pri, head)
     redis.call('RPUSH', KEYS[2], job)
   end
 end
+lease_tick(KEYS[12], KEYS[1], now)
 local final = to_dead and 'dead' or 'failed'
 local final_set = to_dead and KEYS[3] or KEYS[4]
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[2]))
 local requeued, failed = {}, {}
 for _, id in ipairs(ids) do
-  redis.call('ZREM', KEYS[1], id)
   local jk = KEYS[7] .. id
-  if redis.call('EXISTS', jk) == 1 then
-    local stalls = redis.call('HINCRBY', jk, 'stl', 1)
+  local exists = redis.call('EXISTS', jk) == 1
+  local f = redis.call('HMGET', jk, 'pri', 'par', 'stl', 'hist')
+  local stalls = tonumber(f[3] or '0')
+  local corrupt = not stalls or stalls ~= math.floor(stalls) or math.abs(stalls) > 2 ^ 52
+  if corrupt then stalls = 0 end
+  redis.call('ZREM', KEYS[1], id)
+  if exists then
+    stalls = stalls + 1
+    redis.call('HSET', jk, 'stl', stalls)
     redis.call('HDEL', jk, 'lk')
     redis.call('HINCRBY', KEYS[5], 'stalled', 1)
-    local f = redis.call('HMGET', jk, 'pri', 'par')
-    if stalls > max_stalls then
+    if stalls > max_stalls or corrupt then
       local msg = 'job stalled ' .. stalls .. ' times (worker lost while running it)'
-      local hist = redis.call('HGET', jk, 'hist')
-      local entries = hist and cjson.decode(hist) or {}
+      if corrupt then
+        msg = 'corrupt job hash: stall count ' .. string.sub(tostring(f[3]), 1, 40) .. ' is not an integer'
+      end
+      local ok, entries = pcall(cjson.decode, f[4] or '[]')
+      if not ok or type(entries) ~= 'table' then entries = {} end
       entries[#entries + 1] = {error = msg, finished_at = now, stalled = true}
       redis.call('HSET', jk, 'err', msg, 'tb', '', 'hist', cjson.encode(entries), 'fin', now)
       redis.call('HSET', jk, 'state', final)

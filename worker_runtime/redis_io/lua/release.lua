@@ -4,14 +4,13 @@ KEYS[2] wait    LIST
 KEYS[3] marker  ZSET
 KEYS[4] job prefix
 KEYS[5] prio    ZSET (ready jobs with a priority)
-ARGV[1] lease token
-ARGV[2..] job ids
+ARGV[1..] pairs: job id, lease token
 Returns: number of jobs put back. ]]
 local n = 0
-for i = 2, #ARGV do
+for i = 1, #ARGV, 2 do
   local id = ARGV[i]
   local jk = KEYS[4] .. id
-  if redis.call('HGET', jk, 'lk') == ARGV[1] and redis.call('ZREM', KEYS[1], id) == 1 then
+  if redis.call('HGET', jk, 'lk') == ARGV[i + 1] and redis.call('ZREM', KEYS[1], id) == 1 then
     redis.call('HSET', jk, 'state', 'waiting')
     redis.call('HDEL', jk, 'lk')
     -- To the head of its priority: sequence 0 sorts before every other job of that priority.

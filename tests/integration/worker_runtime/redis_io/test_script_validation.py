@@ -49,9 +49,9 @@ async def test_complete_with_one_garbage_hash_acks_the_whole_batch(redis_url: st
         jobs = await q.enqueue_many([{"i": i} for i in range(3)])
         await q.scripts.fetch(keys=plain_fetch_keys(k), args=[60_000, 3, "w"])
         await q.redis.hset(k.job(jobs[1].id), mapping={"att": "x", "st": "later"})
-        args: list[object] = [-1, "w", 0]
+        args: list[object] = [-1, 0]
         for job in jobs:
-            args += [job.id, "1"]
+            args += [job.id, "w", "1"]  # id, lease token, result
         acked = await q.scripts.complete(
             keys=[k.active, k.completed, k.stats, k.job_prefix], args=args
         )

@@ -84,7 +84,8 @@ def test_event_entries_expand_batches() -> None:
 
 
 def test_key_names_the_scripts_derive_match_core_keys() -> None:
-    """fetch.lua, complete.lua and observe.lua derive these from the names they are given."""
+    """fetch.lua, complete.lua, reclaim.lua and observe.lua derive these from the names they
+    are given."""
     from worker_runtime.core.keys import QueueKeys
 
     k = QueueKeys("q")
@@ -94,7 +95,8 @@ def test_key_names_the_scripts_derive_match_core_keys() -> None:
         "prio": k.prioritized, "stats": k.stats, "rate": k.rate, "grate:": k.group_rate_prefix,
         "gpark:": k.group_parked_prefix, "glimited": k.limited_groups, "events": k.events,
         "wait": k.wait, "marker": k.marker, "flows": k.flows, "kids:": k.children_prefix,
-        "kidfail:": k.child_failures_prefix,
+        "kidfail:": k.child_failures_prefix, "lclock": k.lease_clock,
+        "fetched:": k.fetch_receipts_prefix,
     }  # fmt: skip
     assert {suffix: base + suffix for suffix in derived} == derived
 
