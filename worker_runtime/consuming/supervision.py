@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from worker_runtime.consuming.cancellation import reraise_if_cancelling
 from worker_runtime.redis_io.reconnect import Backoff
 
 #: A loop that ran this long without raising starts its backoff from the beginning again.
@@ -41,6 +42,9 @@ class LoopSupervisor:
                 await loop()
                 return
             except Exception as exc:  # any crash: report it and restart the loop
+                # ...but a cancellation that redis-py turned into a connection error is the
+                # worker stopping: restarting the loop then would keep it from ever stopping.
+                reraise_if_cancelling()
                 if time.monotonic() - started >= HEALTHY_RUN_SECONDS:
                     backoff.reset()
                 delay = backoff.next_delay()

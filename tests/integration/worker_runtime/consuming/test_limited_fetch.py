@@ -98,6 +98,7 @@ async def test_group_limited_fetch_decodes_a_bounded_amount_of_payload(redis_url
         args = [60_000, 100, "w", 0, 1000, "t", 5, 1000]
         first = await q.scripts.fetch(keys=fetch_keys(q.keys), args=args)
         waiting = await q.redis.lrange(q.keys.wait, 0, -1)
+        args[2] = "w2"  # a new call, a new lease token (the same token would replay the first)
         second = await q.scripts.fetch(keys=fetch_keys(q.keys), args=args)
     # 35 payloads of 60 kB, read and decoded, make the first 4 MiB.
     assert first[1::4] == ids[:35]

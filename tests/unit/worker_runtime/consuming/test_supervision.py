@@ -83,3 +83,25 @@ def test_metrics_count_script_errors_and_loop_crashes() -> None:
     assert value("worker_script_errors_total", {"queue": "q", "operation": "complete"}) == 1
     assert value("worker_loop_crashes_total", {"queue": "q", "loop": "fetch"}) == 1
     assert value("worker_redis_errors_total", {"queue": "q", "operation": "complete"}) is None
+
+
+async def test_a_cancellation_turned_into_a_connection_error_stops_the_loop() -> None:
+    # redis-py may answer a cancelled read with ConnectionError: that is the worker stopping,
+    # not a crash, and the loop must not be restarted (stop would wait on it for ever).
+    crashes: list[str] = []
+    started = asyncio.Event()
+
+    async def loop() -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise ConnectionError("Connection closed by server.") from None
+
+    supervisor = LoopSupervisor(on_crash=lambda name, exc, delay: crashes.append(name))
+    task = supervisor.spawn("fetch", loop, task_name="test-fetch")
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=5)
+    assert crashes == []
