@@ -13,8 +13,11 @@ REPO = Path(__file__).resolve().parents[3]
 APP = "tests.integration.worker_runtime.apps:app"
 
 
-def start_worker(redis_url: str, *extra: str, **env: str) -> subprocess.Popen[bytes]:
-    """`shoal worker` on the recording app, with short leases so stalls show fast.
+def start_worker(
+    redis_url: str, *extra: str, app: str = APP, **env: str
+) -> subprocess.Popen[bytes]:
+    """`shoal worker` on ``app`` (the recording app by default), with short leases so stalls
+    show fast (``WORKER_LEASE_MS`` in ``env`` overrides them).
 
     Output goes to a file (`output_of`), never a pipe: a worker logs a line per job, and an
     unread pipe fills up and freezes its event loop.
@@ -31,7 +34,7 @@ def start_worker(redis_url: str, *extra: str, **env: str) -> subprocess.Popen[by
     }
     log = tempfile.NamedTemporaryFile(prefix="shoal-worker-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "shoal", "worker", APP, *extra],
+        [sys.executable, "-m", "shoal", "worker", app, *extra],
         cwd=REPO,
         env=full_env,
         stdout=log,
