@@ -120,10 +120,10 @@ async def stage(**redis_options: Any) -> AsyncIterator[Stage]:
 
 
 async def poll(
-    check: Callable[[], Awaitable[bool]], *, timeout: float, interval: float = 0.1
+    check: Callable[[], Awaitable[bool]], *, within: float, interval: float = 0.1
 ) -> bool:
     """True once ``check`` holds, False at the deadline; Redis being down counts as not yet."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
             if await check():

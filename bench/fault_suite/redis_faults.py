@@ -26,7 +26,7 @@ async def _ran(q: Queue, ids: set[str], share: float) -> None:
         done = (await q.counts())["completed"]
         return done >= share * len(ids)
 
-    await poll(enough, timeout=60, interval=0.05)
+    await poll(enough, within=60, interval=0.05)
 
 
 async def redis_restart(*, short: bool = False) -> Row:
@@ -45,7 +45,7 @@ async def redis_restart(*, short: bool = False) -> Row:
         for i in range(restarts):
             await _ran(q, ids, (i + 1) / (restarts + 2))
             await asyncio.to_thread(st.redis.restart)
-        drained = await poll(lambda: settled(q, st.read_ledger, ids), timeout=60)
+        drained = await poll(lambda: settled(q, st.read_ledger, ids), within=60)
         row.drain_s = time.monotonic() - began
         await outcome(q, st, row, ids)
         up = len(st.alive()) == 2
@@ -69,7 +69,7 @@ async def redis_crash(*, short: bool = False) -> Row:
             st.start_worker("faults")
         began = time.monotonic()
         producer = asyncio.create_task(_produce(q, n, accepted))
-        await poll(lambda: _true(len(accepted) >= n // 2), timeout=60, interval=0.01)
+        await poll(lambda: _true(len(accepted) >= n // 2), within=60, interval=0.01)
         st.redis.kill()
         crashed_ms = time.time() * 1000
         await asyncio.sleep(1)
@@ -81,7 +81,7 @@ async def redis_crash(*, short: bool = False) -> Row:
             counts = await q.counts()
             return not (counts["waiting"] or counts["active"] or counts["delayed"])
 
-        drained = await poll(nothing_stuck, timeout=60)
+        drained = await poll(nothing_stuck, within=60)
         row.drain_s = time.monotonic() - began
         ledger, dead = await outcome(q, st, row, ids)
         up = len(st.alive()) == 2
@@ -133,7 +133,7 @@ async def redis_freeze(seconds: int, *, short: bool = False) -> Row:
         async def all_running() -> bool:
             return len((await st.read_ledger()).started) == len(ids)
 
-        await poll(all_running, timeout=30)
+        await poll(all_running, within=30)
         await asyncio.sleep(1)  # a lease renewal or two first
         assert st.redis.proc is not None
         os.kill(st.redis.proc.pid, signal.SIGSTOP)
@@ -141,7 +141,7 @@ async def redis_freeze(seconds: int, *, short: bool = False) -> Row:
             await asyncio.sleep(seconds)
         finally:
             os.kill(st.redis.proc.pid, signal.SIGCONT)
-        drained = await poll(lambda: settled(q, st.read_ledger, ids), timeout=seconds + 40)
+        drained = await poll(lambda: settled(q, st.read_ledger, ids), within=seconds + 40)
         row.drain_s = time.monotonic() - began
         await outcome(q, st, row, ids)
         up = len(st.alive()) == 4
@@ -177,7 +177,9 @@ async def redis_oom(*, short: bool = False) -> Row:
             payloads = [{"ms": 50, "pad": "x" * 512} for _ in range(2_500)]
             ids = [f"b{batch}-{i}" for i in range(len(payloads))]
             try:
-                await q.enqueue_many([JobSpec(data=p, id=job_id) for job_id, p in zip(ids, payloads, strict=True)])
+                await q.enqueue_many(
+                    [JobSpec(data=p, id=job_id) for job_id, p in zip(ids, payloads, strict=True)]
+                )
             except ResponseError as exc:
                 errors.append(str(exc))
                 async with q.redis.pipeline(transaction=False) as pipe:
@@ -190,7 +192,7 @@ async def redis_oom(*, short: bool = False) -> Row:
                 accepted.update(ids)
         up_while_full = len(st.alive()) == 2
         await q.redis.config_set("maxmemory", 0)
-        drained = await poll(lambda: settled(q, st.read_ledger, accepted), timeout=120)
+        drained = await poll(lambda: settled(q, st.read_ledger, accepted), within=120)
         row.drain_s = time.monotonic() - began
         row.jobs = len(accepted)
         await outcome(q, st, row, accepted)
@@ -207,5 +209,3 @@ async def redis_oom(*, short: bool = False) -> Row:
         "0 lost": row.lost == 0,
     }
     return row
-
-

@@ -39,7 +39,7 @@ async def sigkill_storm(*, short: bool = False) -> Row:
             kills.append((victim.pid, int(time.time() * 1000)))
             victim.wait()
             st.start_worker("faults")
-        drained = await poll(lambda: settled(q, st.read_ledger, ids), timeout=120)
+        drained = await poll(lambda: settled(q, st.read_ledger, ids), within=120)
         row.drain_s = time.monotonic() - began
         ledger, _dead = await outcome(q, st, row, ids)
     row.faults = f"{len(kills)} SIGKILLs"
@@ -92,11 +92,11 @@ async def garbage_corpus(*, short: bool = False) -> Row:
         good_ids = {job.id for job in await q.enqueue_many([{"ms": 5}] * good)}
         worker = st.start_worker("fragile")
         began = time.monotonic()
-        await poll(lambda: settled(q, st.read_ledger, good_ids | set(bad)), timeout=30)
+        await poll(lambda: settled(q, st.read_ledger, good_ids | set(bad)), within=30)
         # Still taking jobs after the corpus?
         later = {job.id for job in await q.enqueue_many([{"ms": 0}] * 20)}
         ids = good_ids | later
-        drained = await poll(lambda: settled(q, st.read_ledger, ids | set(bad)), timeout=15)
+        drained = await poll(lambda: settled(q, st.read_ledger, ids | set(bad)), within=15)
         row.drain_s = time.monotonic() - began
         ledger, dead = await outcome(q, st, row, ids | set(bad))
         reasons = [await _reason(q, job_id) for job_id in bad]
@@ -134,11 +134,13 @@ async def misbehaving_processors(*, short: bool = False) -> Row:
     worker within its grace + the bound."""
     row = Row("misbehaving-processors", 61, "5 CancelledError, 5 SystemExit, 1 ignores cancel")
     async with stage() as st, Queue("fragile", redis_url=st.redis.url) as q:
-        bad = [j.id for j in await q.enqueue_many([{"kind": "cancel"}] * 5 + [{"kind": "exit"}] * 5)]
+        bad = [
+            j.id for j in await q.enqueue_many([{"kind": "cancel"}] * 5 + [{"kind": "exit"}] * 5)
+        ]
         good = {j.id for j in await q.enqueue_many([{"ms": 5}] * 50)}
         worker = st.start_worker("fragile", WORKER_SHUTDOWN_GRACE_SECONDS="2")
         began = time.monotonic()
-        drained = await poll(lambda: settled(q, st.read_ledger, good | set(bad)), timeout=20)
+        drained = await poll(lambda: settled(q, st.read_ledger, good | set(bad)), within=20)
         row.drain_s = time.monotonic() - began
         up = worker.poll() is None
         deaf = (await q.enqueue({"kind": "deaf", "ms": 60_000})).id

@@ -98,12 +98,29 @@ def _int(value: str | None) -> int | None:
 
 
 def _json(value: str | None) -> Any:
-    return json.loads(value) if value else None
+    if not value:
+        return None
+    try:
+        return json.loads(value)
+    except RecursionError:  # "[[[[...": garbage, as far as a job's fields go
+        raise ValueError("JSON nested too deeply") from None
+
+
+def _history(value: str | None) -> list[AttemptRecord]:
+    entries = _json(value)
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise ValueError(f"history: expected a JSON list, got {type(entries).__name__}")
+    return [AttemptRecord.model_validate(entry) for entry in entries]
 
 
 def decode_job(job_id: str, queue: str, fields: dict[str, str]) -> JobRecord:
-    """Build a JobRecord from an HGETALL reply (str -> str)."""
-    hist = fields.get("hist")
+    """Build a JobRecord from an HGETALL reply (str -> str).
+
+    Raises ValueError (pydantic's ValidationError and json's JSONDecodeError among them) for a
+    hash whose fields are garbage; nothing else (fuzzed: tests/unit/core/test_fuzz_codec.py).
+    """
     return JobRecord(
         id=job_id,
         queue=queue,
@@ -115,7 +132,7 @@ def decode_job(job_id: str, queue: str, fields: dict[str, str]) -> JobRecord:
         result=_json(fields.get("res")),
         error=fields.get("err") or None,
         traceback=fields.get("tb") or None,
-        history=[AttemptRecord.model_validate(h) for h in json.loads(hist)] if hist else [],
+        history=_history(fields.get("hist")),
         enqueued_at=_int(fields.get("ts")),
         due_at=_int(fields.get("due")),
         started_at=_int(fields.get("st")),
