@@ -69,7 +69,11 @@ async def redis_crash(*, short: bool = False) -> Row:
             st.start_worker("faults")
         began = time.monotonic()
         producer = asyncio.create_task(_produce(q, n, accepted))
-        await poll(lambda: _true(len(accepted) >= n // 2), within=60, interval=0.01)
+
+        async def halfway() -> bool:
+            return len(accepted) >= n // 2
+
+        await poll(halfway, within=60, interval=0.01)
         st.redis.kill()
         crashed_ms = time.time() * 1000
         await asyncio.sleep(1)
@@ -98,10 +102,6 @@ async def redis_crash(*, short: bool = False) -> Row:
         "workers up": up,
     }
     return row
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def _produce(q: Queue, n: int, accepted: dict[str, float]) -> None:

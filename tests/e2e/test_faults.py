@@ -181,7 +181,7 @@ def test_operator_pod_killed_mid_scale_converges_without_duplicate_children(
            f"{seconds:.1f} s later; at most {most_children} Deployment(s); {counts}")  # fmt: skip
     assert most_children == 1
     assert (counts["completed"], counts["dead"]) == (jobs, 0), counts
-    assert status.get("status", {}).get("replicas") == 0, status
+    assert status.get("status", {}).get("desiredReplicas") == 0, status
 
 
 def test_api_server_frozen_30s_operator_holds_and_recovers(
