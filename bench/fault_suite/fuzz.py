@@ -22,7 +22,8 @@ async def fuzz(*, short: bool = False) -> Row:
     examples = 200 if short else 5_000
     began = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *FUZZ_TESTS,
+        sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--timeout=3600",
+        *FUZZ_TESTS,
         cwd=ROOT, env={**os.environ, "SHOAL_FUZZ_EXAMPLES": str(examples)},
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

@@ -57,13 +57,16 @@ class Ledger:
         from the kill to the job's next start on another worker (a job that was finished and
         acknowledged before the kill never starts again, so it does not count)."""
         by_job: dict[str, list[Run]] = defaultdict(list)
-        by_pid: dict[int, set[str]] = defaultdict(set)
+        by_pid: dict[int, list[Run]] = defaultdict(list)
         for run in self.starts:
             by_job[run.job_id].append(run)
-            by_pid[run.pid].add(run.job_id)
+            by_pid[run.pid].append(run)
         latencies = []
-        for pid, killed_ms in kills:
-            for job_id in by_pid[pid]:
+        previous: dict[int, int] = {}  # pid -> its last kill: pids are reused (pid_max 32768)
+        for pid, killed_ms in sorted(kills, key=lambda kill: kill[1]):
+            since = previous.get(pid, -1)
+            previous[pid] = killed_ms
+            for job_id in {r.job_id for r in by_pid[pid] if since < r.ms <= killed_ms}:
                 later = [r.ms for r in by_job[job_id] if r.ms > killed_ms and r.pid != pid]
                 if later:
                     latencies.append(min(later) - killed_ms)
