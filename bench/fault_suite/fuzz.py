@@ -29,8 +29,7 @@ async def fuzz(*, short: bool = False) -> Row:
     )  # fmt: skip
     out, _ = await proc.communicate()
     text = out.decode(errors="replace")
-    passed = re.search(r"(\d+) passed", text)
-    properties = int(passed.group(1)) if passed else 0
+    properties = sum(int(n) for n in re.findall(r"(\d+) (?:passed|failed)", text))
     row = Row("fuzz-codec-manifest", examples, f"≤ {examples:,} inputs × {properties} properties")
     row.drain_s = time.monotonic() - began
     row.checks = {"no exception but the documented one": proc.returncode == 0}
