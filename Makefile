@@ -34,3 +34,8 @@ lint:
 e2e:
 	bash scripts/setup.sh --dev
 	PYTHON=$(PYTHON) bash scripts/e2e.sh
+
+# The fault suite (issue 11 B): one row of figures per fault scenario; FAULTS_ARGS=--short for
+# the small variants CI runs, e.g. make faults FAULTS_ARGS="--scenario redis-freeze-5".
+faults: setup
+	$(PYTHON) bench/faults.py $(FAULTS_ARGS)

@@ -86,8 +86,8 @@ class Seen:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-def operator_pod(env: E2EEnv, namespace: str) -> Any:
-    selector = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=operator"
+def operator_pod(env: E2EEnv, namespace: str, release: str = RELEASE) -> Any:
+    selector = f"app.kubernetes.io/instance={release},app.kubernetes.io/component=operator"
     pods = env.core().list_namespaced_pod(namespace, label_selector=selector).items
     return next((p for p in pods if pod_ready(p)), None)
 

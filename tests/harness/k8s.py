@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
@@ -249,6 +249,21 @@ class KubeCluster(StartedWhileInside):
             self._client = None
         if self._own_dir and not keep_dir and self.directory != Path():
             shutil.rmtree(self.directory, ignore_errors=True)
+
+    @contextlib.contextmanager
+    def paused(self, name: str) -> Iterator[None]:
+        """One component (e.g. ``kube-apiserver``) frozen (SIGSTOP of its process group) for
+        the block: its port still accepts connections, nothing answers; resumed on exit."""
+        procs = [proc for n, proc, _ in self._procs if n == name]
+        if not procs:
+            raise ValueError(f"no component {name!r} (have {[n for n, _, _ in self._procs]})")
+        for proc in procs:
+            _signal_group(proc, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for proc in procs:
+                _signal_group(proc, signal.SIGCONT)
 
     # -- clients and credentials ----------------------------------------------------------
     def write_kubeconfig(self, path: Path, user: str, token: str) -> Path:

@@ -24,12 +24,14 @@ def redis_server_binary() -> str:
 
 
 class RedisServer:
-    """A real Redis. ``appendonly`` keeps data across `restart()` (AOF, fsync every write)."""
+    """A real Redis. ``appendonly`` keeps data across `restart()` (AOF, fsync every write
+    unless ``appendfsync`` says otherwise: ``everysec`` is Redis' default)."""
 
     def __init__(
         self,
         *,
         appendonly: bool = False,
+        appendfsync: str = "always",
         port: int | None = None,
         extra_args: list[str] | None = None,
         bind: tuple[str, ...] = ("127.0.0.1",),
@@ -39,6 +41,7 @@ class RedisServer:
         self.bind = bind
         self.port = port or free_port(bind[0])
         self.appendonly = appendonly
+        self.appendfsync = appendfsync
         self.extra_args = list(extra_args or [])
         self.dir = Path(tempfile.mkdtemp(prefix="shoal-redis-"))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -64,7 +67,7 @@ class RedisServer:
             "--dir", str(self.dir),
             "--save", "",
             "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", "always",
+            "--appendfsync", self.appendfsync,
             "--logfile", str(self.dir / "redis.log"),
             *self.extra_args,
         ]  # fmt: skip

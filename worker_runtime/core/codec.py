@@ -120,7 +120,7 @@ def _json(value: str | None) -> Any:
         return None
     try:
         return json.loads(value)
-    except ValueError:
+    except (ValueError, RecursionError):  # garbage ("[[[[..." too): read as text
         return value
 
 
@@ -145,7 +145,13 @@ def _state(value: str | None) -> JobState:
 
 
 def decode_job(job_id: str, queue: str, fields: dict[str, str]) -> JobRecord:
-    """Build a JobRecord from an HGETALL reply (str -> str)."""
+    """Build a JobRecord from an HGETALL reply (str -> str).
+
+    Fields holding garbage read as absent (or as raw text), so a dead-letter listing never
+    fails on one corrupted job; anything else would be a ValueError (pydantic's
+    ValidationError among them), never another exception (fuzzed:
+    tests/unit/core/test_fuzz_codec.py).
+    """
     return JobRecord(
         id=job_id,
         queue=queue,

@@ -39,6 +39,8 @@ def describe_errors(exc: ValidationError) -> list[tuple[str, str]]:
 def _path(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
+        if isinstance(part, str) and not part.isprintable():
+            part = repr(part)  # a key with a newline must not break the one-line message
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else part)
     return path
 

@@ -16,7 +16,8 @@ APP = "tests.integration.worker_runtime.apps:app"
 def start_worker(
     redis_url: str, *extra: str, app: str = APP, **env: str
 ) -> subprocess.Popen[bytes]:
-    """`shoal worker` on the recording app (or ``app``), with short leases so stalls show fast.
+    """`shoal worker` on ``app`` (the recording app by default), with short leases so stalls
+    show fast (``WORKER_LEASE_MS`` in ``env`` overrides them).
 
     Output goes to a file (`output_of`), never a pipe: a worker logs a line per job, and an
     unread pipe fills up and freezes its event loop.
