@@ -67,49 +67,57 @@ def bucket_series(
     samples: Sequence[QueueSnapshot], *, buckets: int, window_ms: int
 ) -> tuple[list[float], list[float], list[int]]:
     """The rates between consecutive samples, averaged into ``buckets`` equal time slices ending
-    at the last sample; the backlog is the slice's last value (empty slices repeat the last)."""
-    arrivals = [0.0] * buckets
-    finishes = [0.0] * buckets
-    backlog = [0] * buckets
+    at the last sample, and the backlog at each slice's end (an empty slice repeats the one
+    before). Slices before the first sample are left out: the lists may be shorter than
+    ``buckets``, and end at the last sample."""
     if not samples:
-        return arrivals, finishes, backlog
+        return [], [], []
     end = samples[-1].at_ms
-    start = end - window_ms
     width = window_ms / buckets
-    weight = [0.0] * buckets
-    seen = [False] * buckets
+
+    def slot(at_ms: int) -> int:
+        return min(buckets - 1, max(0, buckets - 1 - int((end - at_ms) / width)))
+
+    first = slot(samples[0].at_ms)
+    size = buckets - first
+    arrivals, finishes, weight = [0.0] * size, [0.0] * size, [0.0] * size
+    backlog: list[int | None] = [None] * size
     for prev, cur in itertools.pairwise(samples):
-        index = min(buckets - 1, max(0, int((cur.at_ms - start) / width)))
+        index = slot(cur.at_ms) - first
         span = (cur.at_ms - prev.at_ms) / 1000
         rates = rates_between(prev, cur)
         arrivals[index] += rates.arrival * span
         finishes[index] += rates.finish * span
         weight[index] += span
     for snap in samples:
-        index = min(buckets - 1, max(0, int((snap.at_ms - start) / width)))
-        backlog[index] = snap.backlog
-        seen[index] = True
-    last = 0
-    for i in range(buckets):
+        backlog[slot(snap.at_ms) - first] = snap.backlog
+    filled: list[int] = []
+    for i in range(size):
         if weight[i]:
             arrivals[i] /= weight[i]
             finishes[i] /= weight[i]
-        if seen[i]:
-            last = backlog[i]
-        else:
-            backlog[i] = last
-    return arrivals, finishes, backlog
+        value = backlog[i]
+        filled.append(value if value is not None else filled[-1])
+    return arrivals, finishes, filled
 
 
 def sparkline_points(
-    values: Sequence[float], *, top: float | None = None, width: int = 120, height: int = 24
+    values: Sequence[float],
+    *,
+    slots: int | None = None,
+    top: float | None = None,
+    width: int = 120,
+    height: int = 24,
 ) -> str:
-    """SVG polyline points for ``values`` scaled into width x height (0 at the bottom; ``top``,
-    by default the largest value, at the top)."""
+    """SVG polyline points for ``values`` scaled into width x height: 0 at the bottom, ``top``
+    (by default the largest value) at the top; the last value at the right edge, each one
+    ``width / (slots - 1)`` apart (``slots``: by default the number of values)."""
     if not values:
         return ""
     top = (max(values) if top is None else top) or 1.0
-    step = width / max(1, len(values) - 1)
+    step = width / max(1, (slots or len(values)) - 1)
+    right = width - (len(values) - 1) * step
     return " ".join(
-        f"{i * step:.1f},{height - (v / top) * (height - 2) - 1:.1f}" for i, v in enumerate(values)
+        f"{right + i * step:.1f},{height - (v / top) * (height - 2) - 1:.1f}"
+        for i, v in enumerate(values)
     )

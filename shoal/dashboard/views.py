@@ -58,9 +58,9 @@ def queue_rows(sampler: Sampler) -> list[QueueRow]:
                 finish=rates.finish,
                 oldest_age=snap.oldest_waiting_age_seconds,
                 # arrival and finish share one scale, so the two lines compare at a glance
-                arrival_points=sparkline_points(arrivals, top=top),
-                finish_points=sparkline_points(finishes, top=top),
-                backlog_points=sparkline_points([float(b) for b in backlog]),
+                arrival_points=sparkline_points(arrivals, slots=SPARK_BUCKETS, top=top),
+                finish_points=sparkline_points(finishes, slots=SPARK_BUCKETS, top=top),
+                backlog_points=sparkline_points([float(b) for b in backlog], slots=SPARK_BUCKETS),
             )
         )
     return rows
