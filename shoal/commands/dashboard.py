@@ -25,6 +25,12 @@ def _queues(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) 
 @click.option("--kube", is_flag=True, help="Show WorkerPools (kubeconfig or in-cluster).")
 @click.option("--namespace", "namespaces", multiple=True,
               help="With --kube: only these namespaces (repeatable; default all).")  # fmt: skip
+@click.option(
+    "--kubeconfig",
+    envvar="KUBECONFIG",
+    type=click.Path(dir_okay=False),
+    help="With --kube: kubeconfig file (default: in-cluster, else ~/.kube/config).",
+)
 @click.option("--allow-writes", is_flag=True, help="Enable replay and purge (need the token).")
 @click.option("--token", envvar="SHOAL_DASHBOARD_TOKEN", show_envvar=True,
               help="The write token (16+ characters).")  # fmt: skip
@@ -36,6 +42,7 @@ def command(
     queues: tuple[str, ...],
     kube: bool,
     namespaces: tuple[str, ...],
+    kubeconfig: str | None,
     allow_writes: bool,
     token: str | None,
     show_payloads: bool,
@@ -52,7 +59,7 @@ def command(
     try:
         settings = DashboardSettings(
             redis_url=redis_url, host=host, port=port, queues=queues, kube=kube,
-            namespaces=namespaces, allow_writes=allow_writes, token=token,
+            namespaces=namespaces, kubeconfig=kubeconfig, allow_writes=allow_writes, token=token,
             show_payloads=show_payloads,
         )  # fmt: skip
     except ValidationError as exc:

@@ -252,7 +252,7 @@ def create_app(settings: DashboardSettings, *, redis: RedisClient | None = None)
     app[TEMPLATES] = _environment()
     app[SAMPLER] = Sampler(redis or connect(settings.redis_url), settings)
     if settings.kube:
-        app[POOLS] = PoolReader(settings.namespaces)
+        app[POOLS] = PoolReader(settings.namespaces, kubeconfig=settings.kubeconfig)
     app.router.add_get("/", root)
     app.router.add_get("/jobs", jobs)
     app.router.add_get("/dead", dead)

@@ -63,13 +63,22 @@ def pools_path(namespace: str | None) -> str:
     return f"{base}/namespaces/{namespace}/workerpools" if namespace else f"{base}/workerpools"
 
 
+def _configuration(kubeconfig: str) -> Any:
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return configuration
+
+
 class PoolReader:
     """Lists WorkerPools through the operator's small async client; cached for a few seconds."""
 
-    def __init__(self, namespaces: tuple[str, ...]) -> None:
+    def __init__(self, namespaces: tuple[str, ...], *, kubeconfig: str | None = None) -> None:
         from shoal_operator.kube import KubeApi, load_configuration  # only with --kube
 
-        self.api = KubeApi(load_configuration(), attempts=2)
+        self.api = KubeApi(_configuration(kubeconfig) if kubeconfig else load_configuration(),
+                           attempts=2)  # fmt: skip
         self.namespaces = namespaces
         self._rows: list[PoolRow] = []
         self._at = float("-inf")

@@ -17,6 +17,7 @@ class DashboardSettings(BaseModel):
     queues: tuple[str, ...] = ()  # shown even before any worker or key names them
     kube: bool = False
     namespaces: tuple[str, ...] = ()  # with kube: empty means every namespace
+    kubeconfig: str | None = None  # with kube: None means in-cluster, else the default file
     allow_writes: bool = False
     token: str | None = None
     show_payloads: bool = False
