@@ -24,13 +24,14 @@ from shoal.dashboard.security import (
 from shoal.dashboard.settings import DashboardSettings
 from worker_runtime.core.keys import InvalidQueueName, validate_queue_name
 from worker_runtime.producing.queue import Queue
-from worker_runtime.redis_io.connection import CONNECTION_ERRORS, RedisClient, connect
+from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS, RedisClient, connect
 
 SAMPLER = web.AppKey("sampler", Sampler)
 SETTINGS = web.AppKey("settings", DashboardSettings)
 POOLS = web.AppKey("pools", PoolReader)
 TEMPLATES = web.AppKey("templates", jinja2.Environment)
 KEEPALIVE_SECONDS = 15.0
+REDIS_TIMEOUT_SECONDS = 5.0
 LIVE_VIEWS = {"queues": "_queues.html", "workers": "_workers.html", "pools": "_pools.html"}
 
 HEADERS = {
@@ -240,7 +241,7 @@ async def redis_errors(request: web.Request, handler: Any) -> web.StreamResponse
     try:
         response: web.StreamResponse = await handler(request)
         return response
-    except CONNECTION_ERRORS as exc:
+    except WORKER_RETRY_ERRORS as exc:  # an outage, or a reply such as LOADING or NOPERM
         context = await _context(request, "", _csrf(request))
         context.update(title="Redis unreachable", message=f"cannot reach Redis: {exc}")
         return render(request, "message.html", context, status=503)
@@ -250,7 +251,9 @@ def create_app(settings: DashboardSettings, *, redis: RedisClient | None = None)
     app = web.Application(middlewares=[redis_errors])
     app[SETTINGS] = settings
     app[TEMPLATES] = _environment()
-    app[SAMPLER] = Sampler(redis or connect(settings.redis_url), settings)
+    # Short reply timeout: a page waits seconds at most on a stalled Redis, never a minute.
+    redis = redis or connect(settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS)
+    app[SAMPLER] = Sampler(redis, settings)
     if settings.kube:
         app[POOLS] = PoolReader(settings.namespaces, kubeconfig=settings.kubeconfig)
     app.router.add_get("/", root)

@@ -15,11 +15,12 @@ from shoal.dashboard.settings import DashboardSettings
 from worker_runtime.core.keys import QUEUE_NAME_RE
 from worker_runtime.observing.heartbeat import WorkerInfo, list_workers
 from worker_runtime.producing.queue_snapshot import snapshot_queues
-from worker_runtime.redis_io.connection import CONNECTION_ERRORS, RedisClient
+from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS, RedisClient
 
 log = structlog.get_logger("shoal.dashboard")
 
 RESCAN_SECONDS = 30.0  # how often keys are scanned for queues no worker names
+SAMPLE_TIMEOUT_SECONDS = 30.0  # a stalled read becomes an outage banner, not a frozen page
 
 
 def queue_from_stats_key(key: str, *, prefix: str) -> str | None:
@@ -69,23 +70,23 @@ class Sampler:
 
     async def sample_once(self) -> None:
         try:
-            if time.monotonic() - self._scanned_at >= RESCAN_SECONDS:
-                self.scanned = await discover_queues(self.redis, prefix=self.settings.prefix)
-                self._scanned_at = time.monotonic()
-            self.workers = await list_workers(self.redis, prefix=self.settings.prefix)
-            snaps = await snapshot_queues(self.redis, self.queues, prefix=self.settings.prefix)
-            for name, snap in snaps.items():
-                self.history(name).add(snap)
+            async with asyncio.timeout(SAMPLE_TIMEOUT_SECONDS):
+                await self._read()
             self.error = None
-        except CONNECTION_ERRORS as exc:
-            self.error = f"cannot reach Redis: {exc}"
+        except WORKER_RETRY_ERRORS as exc:  # an outage, or a reply such as LOADING or NOPERM
+            self.error = f"cannot reach Redis: {exc or type(exc).__name__}"
         async with self.changed:
             self.version += 1
             self.changed.notify_all()
 
-    def rescan_soon(self) -> None:
-        """After a write (or a page naming a new queue): look for queues at the next sample."""
-        self._scanned_at = float("-inf")
+    async def _read(self) -> None:
+        if time.monotonic() - self._scanned_at >= RESCAN_SECONDS:
+            self.scanned = await discover_queues(self.redis, prefix=self.settings.prefix)
+            self._scanned_at = time.monotonic()
+        self.workers = await list_workers(self.redis, prefix=self.settings.prefix)
+        snaps = await snapshot_queues(self.redis, self.queues, prefix=self.settings.prefix)
+        for name, snap in snaps.items():
+            self.history(name).add(snap)
 
     async def _loop(self) -> None:
         while True:
