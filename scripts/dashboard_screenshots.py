@@ -39,7 +39,7 @@ def pools(cluster: KubeCluster) -> None:
     rows = [
         ("emails", 3, 3, 3, 240, "backlog 240, 41 jobs/s arriving, drain in 30 s -> 3", "True"),
         ("thumbnails", 8, 6, 10, 5200, "backlog 5200, 160 jobs/s arriving, drain in 30 s -> 10",
-         "True"),
+         "False"),
         ("reports", 0, 0, 0, 0, "idle for 60 s (cooldown) -> 0", "True"),
     ]  # fmt: skip
     for name, replicas, ready, desired, backlog, reason, ok in rows:
@@ -53,7 +53,7 @@ def pools(cluster: KubeCluster) -> None:
             "backlog": backlog, "inFlight": ready * 10, "oldestJobAgeSeconds": backlog / 50,
             "lastScaleTime": "2026-12-02T04:10:00Z", "lastScaleReason": reason,
             "conditions": [
-                {"type": "Ready", "status": ok, "reason": "PodsReady",
+                {"type": "Ready", "status": ok, "reason": "PodsReady" if ok else "Wait",
                  "message": f"{ready}/{replicas} workers ready"},
                 {"type": "Scaling", "status": scaling, "reason": "Backlog", "message": reason},
                 {"type": "Degraded", "status": "False", "reason": "AsExpected", "message": ""},

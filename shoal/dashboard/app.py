@@ -76,7 +76,7 @@ async def _context(request: web.Request, active: str, csrf: str) -> dict[str, An
 async def _live(app: web.Application, view: str, request: web.Request) -> dict[str, Any]:
     sampler = app[SAMPLER]
     if view == "queues":
-        return {"rows": views.queue_rows(sampler)}
+        return {"rows": views.queue_rows(sampler), "window": views.window_label(sampler)}
     if view == "workers":
         return {"rows": views.worker_rows(sampler.workers)}
     reader = app.get(POOLS)

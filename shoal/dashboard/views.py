@@ -66,6 +66,13 @@ def queue_rows(sampler: Sampler) -> list[QueueRow]:
     return rows
 
 
+def window_label(sampler: Sampler) -> str:
+    seconds = sampler.settings.history_seconds
+    if seconds == 3600:
+        return "hour"
+    return f"{seconds / 60:g} min" if seconds >= 120 else f"{seconds:g} s"
+
+
 @dataclass(frozen=True, slots=True)
 class WorkerRow:
     info: WorkerInfo
