@@ -48,12 +48,13 @@ def pools(cluster: KubeCluster) -> None:
             "spec": {"image": "registry.example/shop-worker:1.4", "queues": [name]},
         })  # fmt: skip
         scaling = "True" if desired != replicas else "False"
+        ready_reason = "PodsReady" if ok == "True" else "PodsNotReady"
         status = {
             "replicas": replicas, "readyReplicas": ready, "desiredReplicas": desired,
             "backlog": backlog, "inFlight": ready * 10, "oldestJobAgeSeconds": backlog / 50,
             "lastScaleTime": "2026-12-02T04:10:00Z", "lastScaleReason": reason,
             "conditions": [
-                {"type": "Ready", "status": ok, "reason": "PodsReady" if ok else "Wait",
+                {"type": "Ready", "status": ok, "reason": ready_reason,
                  "message": f"{ready}/{replicas} workers ready"},
                 {"type": "Scaling", "status": scaling, "reason": "Backlog", "message": reason},
                 {"type": "Degraded", "status": "False", "reason": "AsExpected", "message": ""},
