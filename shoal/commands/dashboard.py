@@ -51,14 +51,19 @@ def command(
 
     Read-only and on loopback by default; see docs/dashboard.md.
     """
+    import os
+
     from aiohttp import web
+
+    from worker_runtime.config import with_password
 
     from shoal.dashboard.app import create_app
     from shoal.dashboard.settings import DashboardSettings
 
     try:
         settings = DashboardSettings(
-            redis_url=redis_url, host=host, port=port, queues=queues, kube=kube,
+            # REDIS_PASSWORD: how the chart passes its Secret; never shown on the pages.
+            redis_url=with_password(redis_url, os.environ.get("REDIS_PASSWORD")), host=host, port=port, queues=queues, kube=kube,
             namespaces=namespaces, kubeconfig=kubeconfig, allow_writes=allow_writes, token=token,
             show_payloads=show_payloads,
         )  # fmt: skip

@@ -235,6 +235,11 @@ async def root(request: web.Request) -> web.Response:
     raise web.HTTPFound("/queues")
 
 
+async def healthz(request: web.Request) -> web.Response:
+    """For probes: the process serves (a Redis outage shows on the pages, not here)."""
+    return web.Response(text="ok\n")
+
+
 @web.middleware
 async def redis_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """A Redis outage is a one-line 503 page, never a traceback."""
@@ -257,6 +262,7 @@ def create_app(settings: DashboardSettings, *, redis: RedisClient | None = None)
     if settings.kube:
         app[POOLS] = PoolReader(settings.namespaces, kubeconfig=settings.kubeconfig)
     app.router.add_get("/", root)
+    app.router.add_get("/healthz", healthz)
     app.router.add_get("/jobs", jobs)
     app.router.add_get("/dead", dead)
     app.router.add_post("/dead/{action:replay|purge}", write)
