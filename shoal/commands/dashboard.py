@@ -55,15 +55,15 @@ def command(
 
     from aiohttp import web
 
-    from worker_runtime.config import with_password
-
     from shoal.dashboard.app import create_app
     from shoal.dashboard.settings import DashboardSettings
+    from worker_runtime.config import with_password
 
     try:
         settings = DashboardSettings(
             # REDIS_PASSWORD: how the chart passes its Secret; never shown on the pages.
-            redis_url=with_password(redis_url, os.environ.get("REDIS_PASSWORD")), host=host, port=port, queues=queues, kube=kube,
+            redis_url=with_password(redis_url, os.environ.get("REDIS_PASSWORD")),
+            host=host, port=port, queues=queues, kube=kube,
             namespaces=namespaces, kubeconfig=kubeconfig, allow_writes=allow_writes, token=token,
             show_payloads=show_payloads,
         )  # fmt: skip

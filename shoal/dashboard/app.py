@@ -67,6 +67,7 @@ async def _context(request: web.Request, active: str, csrf: str) -> dict[str, An
         "csrf": csrf,
         "queues": app[SAMPLER].queues,
         "query": request.query,
+        "window": views.window_label(app[SAMPLER]),
     }
     if active in LIVE_VIEWS:
         context.update(await _live(app, active, request))
@@ -81,7 +82,7 @@ async def _live(app: web.Application, view: str, request: web.Request) -> dict[s
         return {"rows": views.worker_rows(sampler.workers)}
     reader = app.get(POOLS)
     if reader is None:
-        return {"rows": [], "pool_error": None, "page": 0, "pages": 0, "total": 0}
+        return {"rows": [], "pool_error": None, "page": 0, "pages": 0, "total": 0, "chart": None}
     rows = await reader.rows()
     size = app[SETTINGS].page_size
     page = _int(request.query.get("page"), 0)
@@ -91,6 +92,7 @@ async def _live(app: web.Application, view: str, request: web.Request) -> dict[s
         "page": page,
         "pages": max(1, -(-len(rows) // size)),
         "total": len(rows),
+        "chart": reader.history.chart,
     }
 
 
@@ -260,7 +262,11 @@ def create_app(settings: DashboardSettings, *, redis: RedisClient | None = None)
     redis = redis or connect(settings.redis_url, socket_timeout=REDIS_TIMEOUT_SECONDS)
     app[SAMPLER] = Sampler(redis, settings)
     if settings.kube:
-        app[POOLS] = PoolReader(settings.namespaces, kubeconfig=settings.kubeconfig)
+        app[POOLS] = PoolReader(
+            settings.namespaces,
+            kubeconfig=settings.kubeconfig,
+            history_seconds=settings.history_seconds,
+        )
     app.router.add_get("/", root)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/jobs", jobs)
@@ -283,6 +289,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     sampler = app[SAMPLER]
     await sampler.sample_once()  # the first page has numbers
     sampler.start()
+    if POOLS in app:
+        app[POOLS].start()
     yield
     await sampler.stop()
     if POOLS in app:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import pytest
 from kubernetes import client
 
+from tests.harness.async_waiting import eventually
 from tests.harness.dashboard import chromium, serve_dashboard
 from tests.harness.k8s import KubeCluster
 from tests.integration.shoal_operator.conftest import GROUP, IMAGE, PLURAL, VERSION, crd
@@ -54,9 +55,23 @@ async def test_pools_page_shows_status_of_workerpools(
         await page.goto(f"{url}/pools")
         table = await page.locator("#pools-table").inner_text()
         html = await page.content()
+        # Live: a new status shows without a reload (one LIST per 5 s, pushed over SSE).
+        await page.evaluate("window.notReloaded = true")
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, ns, PLURAL, "emails", {"status": {"backlog": 4321}}
+        )
+
+        async def updated() -> bool:
+            return "4321" in await page.locator("#pools-table").inner_text()
+
+        await eventually(updated, timeout=30, description="the live pools table")
+        assert await page.evaluate("window.notReloaded === true")
+        points = await page.locator("#pools-table polyline.backlog").first.get_attribute("points")
     assert f"{ns}/emails" in table
     assert f"{ns}/thumbs" in table
     assert "1 / 2" in table  # ready / replicas
     assert "backlog 1200, 41 jobs/s arriving, drain in 30 s -> 3" in table
     assert "Ready=False" in table
     assert "2 WorkerPool(s)" in html
+    assert points
+    assert len(points.split()) >= 2  # the replicas-vs-backlog chart has a history
