@@ -5,13 +5,18 @@ worker whose processor fails non-retryably: the public API has no direct dead-le
 then serves `shoal dashboard` in its own process and times sequential GETs of each page from
 this one; appends its table to bench/RESULTS.md unless --no-record.
 
-    python bench/dashboard_bench.py [--dead 100000] [--requests 200] [--no-record]
+    python bench/dashboard_bench.py [--dead 100000] [--requests 200] [--pools 1000] [--no-record]
+
+--pools N also starts the Kubernetes test cluster (kwok; binaries from scripts/k8s-binaries.sh),
+creates N WorkerPools with a status each, and times the Pools page (`--kube`) as well, with the
+dashboard process's CPU use while idle (its one LIST of every pool per 5 s).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -29,6 +34,7 @@ from host import CpuAccount, git_head, utc_now, versions  # noqa: E402
 from results_table import append_results  # noqa: E402
 
 from tests.harness.async_waiting import eventually  # noqa: E402
+from tests.harness.k8s import KubeCluster  # noqa: E402
 from tests.harness.ports import free_port  # noqa: E402
 from tests.harness.redis_server import RedisServer, redis_server_binary  # noqa: E402
 from worker_runtime import Job, NonRetryableError, Queue, Worker  # noqa: E402
@@ -64,6 +70,53 @@ async def fill(url: str, dead: int) -> float:
     return time.monotonic() - started
 
 
+def make_pools(cluster: KubeCluster, count: int) -> None:
+    """``count`` WorkerPools in namespace ``bench``, each with an operator-like status."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kubernetes import client
+
+    cluster.kubectl(
+        "apply", "--server-side", "-f", str(ROOT / "crds" / "workerpools.shoal.dev.yaml")
+    )
+    cluster.kubectl("wait", "--for", "condition=Established", "crd/workerpools.shoal.dev")
+    cluster.kubectl("create", "namespace", "bench")
+    custom = client.CustomObjectsApi(cluster.api_client())
+
+    def one(i: int) -> None:
+        name = f"pool-{i:04d}"
+        body = {
+            "apiVersion": "shoal.dev/v1alpha1", "kind": "WorkerPool", "metadata": {"name": name},
+            "spec": {"image": "registry.invalid/w:1", "queues": [f"q{i}"]},
+        }  # fmt: skip
+        for attempt in range(20):  # a new CRD's storage answers 429/404 for a moment
+            try:
+                custom.create_namespaced_custom_object("shoal.dev", "v1alpha1", "bench",
+                                                       "workerpools", body)  # fmt: skip
+                break
+            except client.exceptions.ApiException:
+                if attempt == 19:
+                    raise
+                time.sleep(0.5)
+        status = {
+            "replicas": i % 5, "readyReplicas": i % 5, "desiredReplicas": i % 7, "backlog": i * 3,
+            "lastScaleReason": f"backlog {i * 3}, drain in 30 s -> {i % 7}",
+            "conditions": [{"type": "Ready", "status": "True", "reason": "PodsReady",
+                            "message": "ok"}],
+        }  # fmt: skip
+        custom.patch_namespaced_custom_object_status(
+            "shoal.dev", "v1alpha1", "bench", "workerpools", name, {"status": status}
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(count)))
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def timings(base: str, path: str, requests: int) -> list[float]:
     async with aiohttp.ClientSession() as http:
         for _ in range(3):  # warm up
@@ -97,7 +150,14 @@ async def wait_up(base: str) -> None:
 
 async def main(args: argparse.Namespace) -> str:
     cpu = CpuAccount.start()
-    with RedisServer() as redis:
+    with RedisServer() as redis, contextlib.ExitStack() as stack:
+        kube_args: list[str] = []
+        if args.pools:
+            cluster = stack.enter_context(KubeCluster(nodes=1))
+            begin = time.monotonic()
+            await asyncio.to_thread(make_pools, cluster, args.pools)
+            pools_seconds = time.monotonic() - begin
+            kube_args = ["--kube", "--kubeconfig", str(cluster.kubeconfig)]
         fill_seconds = await fill(redis.url, args.dead)
         async with Queue(QUEUE, redis_url=redis.url) as q:
             some_id = (await q.dead_letter_ids(limit=1))[0]
@@ -105,7 +165,7 @@ async def main(args: argparse.Namespace) -> str:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "operator")])}
         server = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "shoal", "dashboard", "--redis-url", redis.url, "--port",
-            str(port), env=env, stderr=subprocess.DEVNULL,
+            str(port), *kube_args, env=env, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
         pages = {
@@ -116,8 +176,23 @@ async def main(args: argparse.Namespace) -> str:
             "job by id (any queue)": f"/jobs?id={some_id}",
             "workers": "/workers",
         }
+        if args.pools:
+            last = (args.pools - 1) // 50
+            pages[f"pools, first page (50 of {args.pools:,})"] = "/pools"
+            pages["pools, last page"] = f"/pools?page={last}"
         try:
             await wait_up(base)
+            notes = []
+            if args.pools:
+                await asyncio.sleep(6)  # the first LIST is done and a second one began
+                before, begin = cpu_seconds(server.pid), time.monotonic()
+                await asyncio.sleep(30)
+                idle = (cpu_seconds(server.pid) - before) / (time.monotonic() - begin)
+                notes.append(
+                    f"{args.pools:,} WorkerPools created (with status) in {pools_seconds:.1f} s; "
+                    f"the dashboard process idle (no browser) with `--kube`: {idle:.1%} of a "
+                    "core over 30 s (one LIST of every pool per 5 s, plus the 2 s queue sample)."
+                )
             rows = []
             for label, path in pages.items():
                 t = await timings(base, path, args.requests)
@@ -134,6 +209,7 @@ async def main(args: argparse.Namespace) -> str:
             f"`shoal dashboard` in its own process; {args.requests} sequential GETs per page "
             "from one client, whole response read; milliseconds.",
             f"Machine: {cpu.summary()}. {versions(redis_server_binary())}.",
+            *notes,
             "",
             "| page | p50 ms | p95 ms | max ms |",
             "|---|---|---|---|",
@@ -146,6 +222,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dead", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--pools", type=int, default=0)
     parser.add_argument("--no-record", action="store_true")
     parser.add_argument("--results", type=Path, default=BENCH / "RESULTS.md")
     args = parser.parse_args()
