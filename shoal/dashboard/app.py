@@ -160,42 +160,49 @@ def _field(form: Any, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _write_request(request: web.Request, form: Any) -> WriteRequest:
+    return WriteRequest(
+        header_token=request.headers.get(TOKEN_HEADER),
+        form_token=_field(form, "token"),
+        csrf_cookie=request.cookies.get(CSRF_COOKIE),
+        csrf_form=_field(form, "csrf"),
+        origin=request.headers.get("Origin"),
+        host=request.host,
+    )
+
+
+def _what_to_write(request: web.Request, form: Any) -> tuple[str, list[str] | None] | str:
+    """(queue, ids or None for all), or why the form does not say."""
+    if TOKEN_HEADER not in request.headers and _field(form, "confirm") != "yes":
+        return "not confirmed"
+    try:
+        queue = validate_queue_name(_field(form, "queue") or "")
+    except InvalidQueueName as exc:
+        return str(exc)
+    if _field(form, "all") == "1":
+        return queue, None
+    ids = [i for i in form.getall("ids", []) if isinstance(i, str) and i]
+    return (queue, ids) if ids else "select at least one job (or all)"
+
+
 async def write(request: web.Request) -> web.Response:
     settings, sampler = request.app[SETTINGS], request.app[SAMPLER]
     action = request.match_info["action"]
     form = await request.post()
     why = refusal(
-        WriteRequest(
-            header_token=request.headers.get(TOKEN_HEADER),
-            form_token=_field(form, "token"),
-            csrf_cookie=request.cookies.get(CSRF_COOKIE),
-            csrf_form=_field(form, "csrf"),
-            origin=request.headers.get("Origin"),
-            host=request.host,
-        ),
-        allow_writes=settings.allow_writes,
-        token=settings.token,
+        _write_request(request, form), allow_writes=settings.allow_writes, token=settings.token
     )
-    csrf = _csrf(request)
-    if why is None and TOKEN_HEADER not in request.headers and _field(form, "confirm") != "yes":
-        why = "not confirmed"
-    ids = [i for i in form.getall("ids", []) if isinstance(i, str) and i]
-    every = _field(form, "all") == "1"
-    if why is None and not ids and not every:
-        why = "select at least one job (or all)"
-    try:
-        queue = validate_queue_name(_field(form, "queue") or "")
-    except InvalidQueueName as exc:
-        why = why or str(exc)
-    if why is not None:
-        context = await _context(request, "dead", csrf)
-        context.update(title=f"{action} refused", message=why)
-        return render(request, "message.html", context, status=403)
+    what = _what_to_write(request, form) if why is None else why
+    if isinstance(what, str):
+        context = await _context(request, "dead", _csrf(request))
+        context.update(title=f"{action} refused", message=what)
+        return render(request, "message.html", context, status=403 if why else 400)
+    queue, ids = what
     q = Queue(queue, redis=sampler.redis, prefix=settings.prefix)
     if action == "replay":
-        done = f"replayed {await q.replay_dead(None if every else ids)} job(s)"
+        done = f"replayed {await q.replay_dead(ids)} job(s)"
     else:
-        done = f"purged {await q.purge_dead(None if every else ids)} job(s)"
+        done = f"purged {await q.purge_dead(ids)} job(s)"
     raise web.HTTPSeeOther("/dead?" + urlencode({"queue": queue, "msg": done}))
 
 

@@ -196,3 +196,32 @@ async def test_workers_and_job_pages(redis_url: str, browser: Browser) -> None:
         await page.goto(f"{url}/jobs?id=no-such-job")
         assert await page.locator("#no-job").count() == 1
         assert time.monotonic() - started < 10
+
+
+async def test_writes_must_say_what_and_be_confirmed(redis_url: str) -> None:
+    csrf = "c" * 32
+    form = {"queue": QUEUE, "all": "1", "token": TOKEN, "csrf": csrf}
+    cookie = {"Cookie": f"shoal_csrf={csrf}"}
+    async with (
+        serve_dashboard(redis_url=redis_url, allow_writes=True, token=TOKEN) as url,
+        aiohttp.ClientSession() as http,
+    ):
+        header = {"X-Shoal-Token": TOKEN}
+        refused = [
+            await http.post(f"{url}/dead/replay", data={"queue": QUEUE}, headers=header),
+            await http.post(
+                f"{url}/dead/replay", data={"queue": "No Such", "all": "1"}, headers=header
+            ),
+            await http.post(f"{url}/dead/purge", data=form, headers=cookie),
+        ]
+        texts = [await r.text() for r in refused]
+        confirmed = await http.post(
+            f"{url}/dead/purge", data={**form, "confirm": "yes"}, headers=cookie
+        )
+        after = await confirmed.text()
+    assert [r.status for r in refused] == [400, 400, 400]
+    assert "select at least one job" in texts[0]
+    assert "invalid queue name" in texts[1]
+    assert "not confirmed" in texts[2]
+    assert confirmed.status == 200  # followed the redirect to the dead-letter page
+    assert "purged 0 job(s)" in after
