@@ -116,7 +116,7 @@ def _configuration(kubeconfig: str) -> Any:
 
 
 class PoolReader:
-    """Lists WorkerPools through the operator's small async client; cached for a few seconds."""
+    """Lists WorkerPools through the operator's small async client every `CACHE_SECONDS`."""
 
     def __init__(
         self,
@@ -131,14 +131,19 @@ class PoolReader:
                            attempts=2)  # fmt: skip
         self.namespaces = namespaces
         self._rows: list[PoolRow] = []
-        self._at = float("-inf")
+        self._read_once = False
         self.error: str | None = None
         self.history = PoolHistory(window_ms=round(history_seconds * 1000))
         self._task: asyncio.Task[None] | None = None
 
     async def rows(self) -> list[PoolRow]:
-        if time.monotonic() - self._at < CACHE_SECONDS:
-            return self._rows
+        """The pools as last read; reads now only before the first read (pages never wait on a
+        LIST of a thousand pools: the loop refreshes them)."""
+        if not self._read_once:
+            await self.refresh()
+        return self._rows
+
+    async def refresh(self) -> None:
         import aiohttp
 
         from shoal_operator.kube import ApiError
@@ -152,13 +157,12 @@ class PoolReader:
             self.error = None
         except (ApiError, OSError, aiohttp.ClientError, TimeoutError) as exc:
             self.error = f"cannot list WorkerPools: {exc}"
-        self._at = time.monotonic()
-        return self._rows
+        self._read_once = True
 
     async def _loop(self) -> None:
         """Read every period, watched or not, so the charts have no gaps."""
         while True:
-            await self.rows()
+            await self.refresh()
             await asyncio.sleep(CACHE_SECONDS)
 
     def start(self) -> None:
