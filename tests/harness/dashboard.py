@@ -6,6 +6,7 @@ Playwright's own browser download is never used: it launches /usr/bin/chromium (
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +23,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
 TOKEN = "test-token-0123456789abcdef"
+CLEANUP_SECONDS = 30
 
 
 @contextlib.asynccontextmanager
@@ -37,7 +39,9 @@ async def serve_dashboard(**settings: Any) -> AsyncIterator[str]:
     try:
         yield f"http://{host}:{port}"
     finally:
-        await runner.cleanup()
+        # Bounded, so a hang here is named in the failure instead of ending in the test timeout.
+        async with asyncio.timeout(CLEANUP_SECONDS):
+            await runner.cleanup()
 
 
 @contextlib.asynccontextmanager
@@ -47,4 +51,5 @@ async def chromium() -> AsyncIterator[Browser]:
         try:
             yield browser
         finally:
-            await browser.close()
+            async with asyncio.timeout(CLEANUP_SECONDS):
+                await browser.close()
