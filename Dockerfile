@@ -23,7 +23,8 @@ COPY pyproject.toml ./
 RUN --mount=type=secret,id=pip-ca \
     if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
     && python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; \
-print("\n".join(p["dependencies"] + p["optional-dependencies"]["operator"]))' >/tmp/requirements.txt \
+extra = p["optional-dependencies"]; \
+print("\n".join(p["dependencies"] + extra["operator"] + extra["dashboard"]))' >/tmp/requirements.txt \
     && /opt/shoal/bin/pip install --compile -r /tmp/requirements.txt
 COPY README.md ./
 COPY worker_runtime ./worker_runtime
@@ -33,7 +34,7 @@ COPY shoal ./shoal
 # needed to install: the final image runs, it never installs.
 RUN --mount=type=secret,id=pip-ca \
     if [ -s /run/secrets/pip-ca ]; then export PIP_CERT=/run/secrets/pip-ca; fi \
-    && /opt/shoal/bin/pip install --compile '.[operator]' \
+    && /opt/shoal/bin/pip install --compile '.[operator,dashboard]' \
     && /opt/shoal/bin/pip uninstall -y -q pip setuptools \
     && /opt/shoal/bin/shoal --help >/dev/null
 

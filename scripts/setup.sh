@@ -5,7 +5,8 @@
 #     --dev or --k8s, also its dev extra: the test and lint tools), never the system Python
 #     (Debian's refuses `pip install`: PEP 668). Re-runs skip pip unless pyproject.toml changed.
 #   Debian packages, when missing: python3-venv (Debian ships venv's pip separately), redis-server;
-#     with --k8s also openssl and postgresql (the test tiers). Installed with apt-get as root or
+#     with --k8s also openssl, postgresql and chromium (the test tiers; the dashboard's browser
+#     tests drive Debian's chromium through Playwright, which downloads no browser). Installed with apt-get as root or
 #     through sudo; without either, a one-line error names what to install.
 #   With --k8s: the dev extra, and the pinned Kubernetes test binaries (built from Go modules,
 #     cached per version).
@@ -43,6 +44,7 @@ if ((with_k8s)); then
   command -v openssl >/dev/null || missing+=(openssl)
   # The PostgreSQL tier of the status-store tests needs the server binaries.
   ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
+  command -v chromium >/dev/null || missing+=(chromium)
 fi
 if ((${#missing[@]})); then
   if [[ $(id -u) == 0 ]]; then

@@ -29,6 +29,7 @@ def _command_modules() -> dict[str, str]:
 #: Each command's one-line summary: the start of its own help text.
 SUMMARIES = {
     "crd": "Print the WorkerPool CRD as YAML (pipe it to `kubectl apply -f -`).",
+    "dashboard": "Serve the web dashboard: queues, workers, jobs, dead letters and WorkerPools.",
     "demo": "Run the demo pool (worker_runtime.demo:app, 0..N workers) against bursts of jobs.",
     "dlq": "Inspect, replay or purge dead-lettered jobs.",
     "enqueue": "Add a job to QUEUE and print its id.",

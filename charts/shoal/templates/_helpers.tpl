@@ -46,6 +46,23 @@ app.kubernetes.io/component: operator
 {{/* Standard labels on every object of the release. */}}
 {{- define "shoal.labels" -}}
 {{ include "shoal.selectorLabels" . }}
+{{ include "shoal.commonLabels" . }}
+{{- end }}
+
+{{/* Selector labels of the dashboard (dashboard.enabled): its own component. */}}
+{{- define "shoal.dashboardSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "shoal.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: dashboard
+{{- end }}
+
+{{- define "shoal.dashboardLabels" -}}
+{{ include "shoal.dashboardSelectorLabels" . }}
+{{ include "shoal.commonLabels" . }}
+{{- end }}
+
+{{/* The labels every object carries besides its selector labels. */}}
+{{- define "shoal.commonLabels" -}}
 app.kubernetes.io/version: {{ include "shoal.version" . | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: shoal

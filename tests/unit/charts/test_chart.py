@@ -535,3 +535,83 @@ def test_schema_covers_every_value() -> None:
 
     for path in _value_paths(values):
         assert declared(path), f"{path} is not declared in values.schema.json"
+
+
+# --- the web dashboard (dashboard.enabled) ------------------------------------------------------
+
+
+def dashboard_objects(docs: list[Manifest]) -> list[Manifest]:
+    return [d for d in docs if d["metadata"]["name"].endswith("-dashboard")]
+
+
+def test_dashboard_is_off_by_default(helm: Path) -> None:
+    assert dashboard_objects(render(helm)) == []
+
+
+@pytest.mark.parametrize("scope", sorted(SCOPES))
+def test_helm_lint_is_clean_with_the_dashboard(helm: Path, scope: str) -> None:
+    sets = (*SCOPES[scope], "dashboard.enabled=true")
+    result = _helm(helm, "lint", "--strict", str(CHART), *(a for s in sets for a in ("--set", s)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "[WARNING]" not in result.stdout, result.stdout
+
+
+@pytest.mark.parametrize("scope", sorted(SCOPES))
+def test_dashboard_serves_read_only_with_its_own_read_only_account(helm: Path, scope: str) -> None:
+    docs = render(helm, *SCOPES[scope], "dashboard.enabled=true", "redis.url=redis://r:6379/0")
+    objects = dashboard_objects(docs)
+    deployment = one(objects, "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"][:3] == ["dashboard", "--host=0.0.0.0", "--port=8700"]
+    assert "--kube" in container["args"]
+    assert "--allow-writes" not in container["args"]
+    assert "--show-payloads" not in container["args"]
+    assert {e["name"] for e in container["env"]} == {"REDIS_URL"}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    # Its own account, reading WorkerPools and nothing else; not the operator's.
+    assert pod["serviceAccountName"] == one(objects, "ServiceAccount")["metadata"]["name"]
+    (operator,) = [d for d in of_kind(docs, "Deployment") if d is not deployment]
+    assert pod["serviceAccountName"] != operator["spec"]["template"]["spec"]["serviceAccountName"]
+    roles = [d for d in objects if d["kind"] in ("Role", "ClusterRole")]
+    assert roles
+    for role in roles:
+        assert permissions(role) == {
+            ("shoal.dev", "workerpools", v) for v in ("get", "list", "watch")
+        }
+    if scope == "namespace":
+        assert {r["metadata"]["namespace"] for r in roles} == {"team-a", "team-b"}
+        assert {"--namespace=team-a", "--namespace=team-b"} <= set(container["args"])
+    # The Service selects the dashboard pod only (not the operator's).
+    service = one(objects, "Service")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert service["spec"]["selector"]["app.kubernetes.io/component"] == "dashboard"
+    assert service["spec"]["type"] == "ClusterIP"
+
+
+def test_dashboard_writes_take_the_token_from_a_secret(helm: Path) -> None:
+    error = refused(helm, "--set", "dashboard.enabled=true", "--set", "dashboard.allowWrites=true")
+    assert "dashboard.tokenSecretRef.name" in error
+    docs = render(
+        helm, "dashboard.enabled=true", "dashboard.allowWrites=true",
+        "dashboard.tokenSecretRef.name=dash", "dashboard.showPayloads=true",
+        "dashboard.pools=false", "dashboard.queues={mail,thumbs}",
+    )  # fmt: skip
+    objects = dashboard_objects(docs)
+    (container,) = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["SHOAL_DASHBOARD_TOKEN"]["valueFrom"] == {
+        "secretKeyRef": {"name": "dash", "key": "token"}
+    }
+    assert {"--allow-writes", "--show-payloads", "--queue=mail", "--queue=thumbs"} <= set(
+        container["args"]
+    )
+    assert "--kube" not in container["args"]
+    assert not [d for d in objects if d["kind"] in ("Role", "ClusterRole")]
+    bad_queue = refused(helm, "--set", "dashboard.enabled=true", "--set", "dashboard.queues={Bad}")
+    assert "/dashboard/queues" in bad_queue
