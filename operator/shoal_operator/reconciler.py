@@ -19,6 +19,7 @@ from typing import Any
 
 from shoal_operator.drift import deployment_drift
 from shoal_operator.kube import ApiError, KubeApi, deployment_path, pdb_path
+from shoal_operator.leader import Leadership
 from shoal_operator.render import (
     FIELD_MANAGER,
     SCALER_FIELD_MANAGER,
@@ -64,8 +65,10 @@ class Reconciler:
         registry: Registry,
         settings: OperatorSettings,
         telemetry: Telemetry,
+        leadership: Leadership | None = None,
     ) -> None:
         self._api = api
+        self._leadership = leadership or Leadership()
         self._registry = registry
         self._settings = settings
         self._telemetry = telemetry
@@ -169,6 +172,7 @@ class Reconciler:
             state = self._registry.get(key)
             if state is None or state.pool is None or state.deleting:
                 return
+            await self._leadership.wait()  # a follower repairs nothing; the leader will
             self._dirty.discard(key)
             try:
                 await self.reconcile(state, force=True)

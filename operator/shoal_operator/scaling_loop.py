@@ -21,8 +21,10 @@ from datetime import UTC, datetime
 from shoal_operator.conditions import Problem, StatusFacts, pool_status, status_patch
 from shoal_operator.deletion_cost import busy_pods, cost_changes, deletion_costs, safe_target
 from shoal_operator.events import EventRecorder
-from shoal_operator.kube import ApiError, KubeApi, deployment_path, pods_path
+from shoal_operator.health import Heartbeat
+from shoal_operator.kube import ApiError, KubeApi, NotLeading, deployment_path, pods_path
 from shoal_operator.kube import workerpool_status_path as status_path
+from shoal_operator.leader import Leadership
 from shoal_operator.reconciler import Reconciler
 from shoal_operator.redis_clients import RedisClients, RedisConfigError, RedisTarget
 from shoal_operator.render import (
@@ -89,6 +91,8 @@ class ScalingLoop:
         reconciler: Reconciler,
         events: EventRecorder,
         telemetry: Telemetry,
+        leadership: Leadership | None = None,
+        heartbeat: Heartbeat | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -101,6 +105,10 @@ class ScalingLoop:
         self._telemetry = telemetry
         self._clock = clock
         self._wall = wall
+        self._leadership = leadership or Leadership()
+        self._heartbeat = heartbeat
+        self._acting = False  # led during the last pass
+        self._retries_seen = 0
         self.last_tick: float | None = None  # monotonic end of the last full pass
         self.ticks = 0
 
@@ -108,16 +116,27 @@ class ScalingLoop:
         period = self._settings.tick_seconds
         while not stop.is_set():
             began = self._clock()
+            leading = self._leadership.leading()
+            self._telemetry.leader.set(1 if leading else 0)
+            if leading and not self._acting:
+                # Another replica (or our earlier self) may have written status since: start
+                # from what the watch shows, with histories seeded afresh like after a restart.
+                self._registry.adopt()
+            self._acting = leading
             try:
-                await self.tick()
+                if leading:
+                    await self.tick()
             except Exception as exc:  # one bad pass must not end scaling for every pool
                 self._telemetry.errors.labels("tick").inc()
                 log.exception("scaling pass failed", error=str(exc))
             self.last_tick = self._clock()
+            if self._heartbeat is not None:
+                self._heartbeat.beat()
             spent = self.last_tick - began
             self._telemetry.tick.observe(spent)
             self._telemetry.ticks.inc()
-            self._telemetry.api_retries.set(self._api.retries)
+            retries, self._retries_seen = self._api.retries - self._retries_seen, self._api.retries
+            self._telemetry.api_retries.inc(retries)
             self.ticks += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, period - spent))
@@ -189,8 +208,9 @@ class ScalingLoop:
                 await self._sync_status(state, obs)
             except ApiError as exc:
                 state.touched = True  # try the whole pass again next tick
-                if exc.status == 404:
-                    return  # the pool or its Deployment just went; the watch will tell
+                if exc.status == 404 or isinstance(exc, NotLeading):
+                    return  # the pool or its Deployment just went (the watch will tell), or
+                    # the Lease was lost midway (the next leader decides again)
                 self._telemetry.errors.labels("scale").inc()
                 log.warning("pool update failed", namespace=state.namespace, pool=state.name,
                             error=str(exc))  # fmt: skip
