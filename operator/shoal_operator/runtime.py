@@ -108,5 +108,6 @@ class OperatorRuntime:
     def forget(self, key: PoolKey) -> None:
         state = self.registry.remove(key)
         self.reconciler.pdbs.discard(key)
+        self.loop.pacer.forget(key)
         if state is not None:
             self.telemetry.forget_pool(*key)

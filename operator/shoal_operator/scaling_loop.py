@@ -35,6 +35,7 @@ from shoal_operator.render import (
 )
 from shoal_operator.settings import OperatorSettings
 from shoal_operator.state import PoolState, Registry, workload_of
+from shoal_operator.status_pacing import StatusPacer, live_only
 from shoal_operator.telemetry import Telemetry, logger
 from worker_runtime.core.autoscaler import decide
 from worker_runtime.core.observations import History, Observations, Recommendation
@@ -44,24 +45,26 @@ log = logger("shoal.operator.scaling")
 
 
 def asleep_and_unchanged(state: PoolState, obs: Observations | None) -> bool:
-    """A pool asleep at zero whose queues saw nothing since the last tick: nothing to do.
+    """A pool idle at its floor whose queues saw nothing since the last tick: nothing to do.
 
-    Most pools of a large fleet are idle; for them ``decide`` can only say 0 again (asleep,
-    backlog below activation, nothing in flight), and status has nothing new. Skipping them
-    keeps the tick near the cost of the Redis read.
+    Most pools of a large fleet are idle, at zero or at a warm minimum of one or two; for them
+    ``decide`` can only say the floor again (nothing waiting or below activation, nothing in
+    flight, nothing to scale down), and status has nothing new. Skipping them keeps the tick
+    near the cost of the Redis read.
     """
     if obs is None or obs.error is not None or state.touched or obs != state.last_obs:
         return False
     if state.pool is None or state.workload is None:
         return False
     scaling = state.pool.spec.scaling
+    floor = scaling.min_replicas
     return (
         scaling.mode == "Auto"
-        and scaling.min_replicas == 0
-        and state.workload.spec_replicas == 0
-        and state.desired == 0
+        and state.workload.spec_replicas == floor
+        and state.desired == floor
         and obs.in_flight == 0
-        and obs.backlog < scaling.activation_backlog
+        # asleep at zero, a backlog below activation wakes nothing; awake, any backlog counts
+        and obs.backlog < (scaling.activation_backlog if floor == 0 else 1)
     )
 
 
@@ -93,6 +96,7 @@ class ScalingLoop:
         telemetry: Telemetry,
         leadership: Leadership | None = None,
         heartbeat: Heartbeat | None = None,
+        pacer: StatusPacer | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -107,6 +111,7 @@ class ScalingLoop:
         self._wall = wall
         self._leadership = leadership or Leadership()
         self._heartbeat = heartbeat
+        self.pacer = pacer or StatusPacer(clock=clock)
         self._acting = False  # led during the last pass
         self._retries_seen = 0
         self.last_tick: float | None = None  # monotonic end of the last full pass
@@ -166,6 +171,7 @@ class ScalingLoop:
             if not asleep_and_unchanged(s, results.get(s.key)) and not _first_reconcile_pending(s)
         ]
         self._telemetry.decided.set(len(busy))
+        busy.sort(key=lambda s: self.pacer.last_written(s.key))  # status writes: oldest first
         await asyncio.gather(*(self._act(s, results.get(s.key)) for s in busy))
         for state in pools:
             missing = state.deployment_seen and state.workload is None
@@ -305,7 +311,11 @@ class ScalingLoop:
         patch = status_patch(state.status, new)
         if patch is None:
             return
+        if not self.pacer.allow(state.key, prompt=not live_only(patch, state.status)):
+            state.touched = True  # only live figures changed: written on a later tick
+            return
         await self._api.merge_patch(status_path(state.namespace, state.name), {"status": patch})
+        self._telemetry.status_writes.inc()
         state.status = new
 
     def facts(self, state: PoolState, obs: Observations | None) -> StatusFacts:

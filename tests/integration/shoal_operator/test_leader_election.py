@@ -31,7 +31,7 @@ def holder(env: Env) -> str | None:
         if exc.status == 404:
             return None
         raise
-    return lease.spec.holder_identity  # type: ignore[no-any-return]
+    return None if lease.spec is None else lease.spec.holder_identity
 
 
 def scaled_by(env: Env) -> list[tuple[str, str]]:
