@@ -21,7 +21,7 @@ from typing import Any
 import kopf
 
 from shoal_operator.drift import deployment_drift, pdb_drift
-from shoal_operator.kube import ApiError, NotLeading
+from shoal_operator.kube import ApiError, NotLeading, workerpool_path
 from shoal_operator.render import POOL_LABEL, render_pdb
 from shoal_operator.runtime import OperatorRuntime
 from shoal_operator.state import PoolKey, workload_of
@@ -101,9 +101,18 @@ def build_registry(rt: OperatorRuntime) -> kopf.OperatorRegistry:
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry)
     async def reconcile(body: kopf.Body, retry: int, **_: Any) -> None:
+        latest: Any = body
         while True:
-            await rt.leadership.wait()
-            state = rt.registry.upsert(body)
+            if not rt.leadership.leading():
+                await rt.leadership.wait()
+                # Newer events of this pool queued behind this handler while it waited: act
+                # on the pool as it is now, never on a spec from before (a rollout back and
+                # forth), and start from the status the previous leader left.
+                latest = await rt.api.get(workerpool_path(*_key(body)))
+                if latest is None:
+                    return  # deleted meanwhile
+                rt.registry.adopt(rt.registry.upsert(latest))
+            state = rt.registry.upsert(latest)
             if state.pool is None:
                 return  # invalid: the scaling loop reports it in status; retrying will not help
             try:

@@ -240,6 +240,10 @@ def pdb_path(namespace: str, name: str) -> str:
     return f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}"
 
 
+def workerpool_path(namespace: str, name: str) -> str:
+    return f"/apis/shoal.dev/v1alpha1/namespaces/{namespace}/workerpools/{name}"
+
+
 def workerpool_status_path(namespace: str, name: str) -> str:
     return f"/apis/shoal.dev/v1alpha1/namespaces/{namespace}/workerpools/{name}/status"
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from shoal_operator.drift import deployment_drift
-from shoal_operator.kube import ApiError, KubeApi, deployment_path, pdb_path
+from shoal_operator.kube import ApiError, KubeApi, deployment_path, pdb_path, workerpool_path
 from shoal_operator.leader import Leadership
 from shoal_operator.render import (
     FIELD_MANAGER,
@@ -148,8 +148,7 @@ class Reconciler:
 
     async def _pool_still_there(self, state: PoolState) -> bool:
         # A Deployment deleted by the garbage collector must not come back for a deleted pool.
-        path = f"/apis/shoal.dev/v1alpha1/namespaces/{state.namespace}/workerpools/{state.name}"
-        body = await self._api.get(path)
+        body = await self._api.get(workerpool_path(state.namespace, state.name))
         if body is None:
             return False
         meta = body.get("metadata", {})

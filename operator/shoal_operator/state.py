@@ -125,9 +125,9 @@ class Registry:
         state.touched = True
         return state
 
-    def adopt(self) -> None:
+    def adopt(self, one: PoolState | None = None) -> None:
         """On becoming the leader: status as the cluster has it, everything to be redone."""
-        for state in self._pools.values():
+        for state in [one] if one is not None else self._pools.values():
             status = dict(state.body.get("status") or {})
             state.status = status
             state.last_scale_time = _parse_time(status.get("lastScaleTime"))
