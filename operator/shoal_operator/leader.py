@@ -124,6 +124,7 @@ class LeaseElector(Leadership):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), wait)
         await self.release()
+        await self._api.close()
 
     def _notice(self) -> None:
         now = self.leading()

@@ -19,7 +19,7 @@ from shoal_operator.telemetry import logger, setup_logging
 async def operate(settings: OperatorSettings) -> None:
     """Run until SIGTERM/SIGINT (kopf handles both and returns after its cleanup handlers)."""
     api = KubeApi(load_configuration(), concurrency=settings.api_concurrency)
-    runtime = OperatorRuntime(settings, api, leadership(settings, api))
+    runtime = OperatorRuntime(settings, api, leadership(settings))
     await kopf.operator(
         registry=build_registry(runtime),
         # No kopf peering: every replica watches, the Lease holder alone acts (leader.py).
@@ -31,12 +31,14 @@ async def operate(settings: OperatorSettings) -> None:
     )
 
 
-def leadership(settings: OperatorSettings, api: KubeApi) -> Leadership:
+def leadership(settings: OperatorSettings) -> Leadership:
     if not settings.leader_election:
         return Leadership()
     lease = settings.lease_seconds
     return LeaseElector(
-        api,
+        # Its own connection: a renewal must never queue behind a burst of reconciles (a
+        # thousand new pools) in the shared client's slots, or the leader would lose its Lease.
+        KubeApi(load_configuration(), concurrency=2, timeout=min(5.0, lease / 4), attempts=1),
         namespace=settings.lease_home,
         name=settings.lease_name,
         identity=identity(settings),

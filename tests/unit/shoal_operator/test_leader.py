@@ -52,6 +52,9 @@ class LeaseStore:
             raise ApiError(409, "Conflict", "", method="PUT", path=path)
         return self._store(body)
 
+    async def close(self) -> None:
+        return None
+
     def _store(self, body: dict[str, Any]) -> dict[str, Any]:
         self.version += 1
         self.lease = copy.deepcopy(body)
