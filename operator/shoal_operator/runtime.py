@@ -37,6 +37,8 @@ class OperatorRuntime:
         self.telemetry = Telemetry()
         self.leadership = leadership or Leadership()
         api.may_write = self.leadership.leading
+        # Read at scrape time: right even while a pass hangs on an unanswering API server.
+        self.telemetry.leader.set_function(lambda: 1.0 if self.leadership.leading() else 0.0)
         self.heartbeat = health.Heartbeat(
             stall_seconds=max(60.0, STALE_TICKS * settings.tick_seconds)
         )

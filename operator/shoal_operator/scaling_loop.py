@@ -122,7 +122,6 @@ class ScalingLoop:
         while not stop.is_set():
             began = self._clock()
             leading = self._leadership.leading()
-            self._telemetry.leader.set(1 if leading else 0)
             if leading and not self._acting:
                 # Another replica (or our earlier self) may have written status since: start
                 # from what the watch shows, with histories seeded afresh like after a restart.

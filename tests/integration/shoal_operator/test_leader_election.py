@@ -103,3 +103,32 @@ def test_a_frozen_leader_writes_nothing_when_it_wakes_after_losing_its_lease(
     assert [who for who, _ in scaled_by(env)] == ["op-a", "op-b", "op-b"]
     assert holder(env) == "op-b"
     assert b.metric("shoal_operator_leader") == 1
+
+
+def test_an_api_brownout_pauses_the_leader_and_restarts_nothing(
+    env: Env, redis_url: str, wait: Wait
+) -> None:
+    op = env.start_operator(redis_url)
+    wait(lambda: op.metric("shoal_operator_leader") == 1, 15, "the operator leading")
+    env.create_pool("brownout", scaling=SCALING)
+    enqueue(redis_url, "brownout", 300)
+    wait(lambda: env.replicas("brownout") == 3, 10, "3 replicas")
+    (apiserver,) = [p for name, p, _ in env.cluster._procs if name == "kube-apiserver"]
+    os.kill(apiserver.pid, signal.SIGSTOP)  # requests hang: the nastiest kind of brownout
+    try:
+        frozen = time.monotonic()
+        seen = []
+        while time.monotonic() - frozen < 12:  # longer than the renew deadline (7 s)
+            began = time.monotonic()
+            health = op.healthy()  # raises on a 500 or when it hangs for 2 s
+            assert time.monotonic() - began < 2
+            seen.append((health["leader"], op.metric("shoal_operator_leader")))
+            time.sleep(0.5)
+    finally:
+        os.kill(apiserver.pid, signal.SIGCONT)
+    assert (False, 0) in seen, f"the leader kept acting without its Lease: {seen[-3:]}"
+    wait(lambda: op.metric("shoal_operator_leader") == 1, 30, "leading again, same process")
+    enqueue(redis_url, "brownout", 300)
+    wait(lambda: env.replicas("brownout") == 6, 30, "scaling again")
+    assert op.proc is not None
+    assert op.proc.poll() is None  # never exited
