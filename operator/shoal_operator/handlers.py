@@ -6,18 +6,22 @@
 - Deployment and PodDisruptionBudget events (server-side filtered to Shoal's children) keep
   replicas current and trigger a repair when a child drifted or was deleted.
 - Startup tunes kopf (annotations under shoal.dev/, no per-handler Events) and starts the loop;
-  cleanup stops it; the probe makes /healthz fail when the loop stops ticking.
+  cleanup stops it.
+- Every replica runs these (a warm registry); reconciles wait until this replica leads, so a
+  follower writes nothing, not even kopf's progress annotations.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import kopf
 
 from shoal_operator.drift import deployment_drift, pdb_drift
-from shoal_operator.kube import ApiError
+from shoal_operator.kube import ApiError, NotLeading, workerpool_path
 from shoal_operator.render import POOL_LABEL, render_pdb
 from shoal_operator.runtime import OperatorRuntime
 from shoal_operator.state import PoolKey, workload_of
@@ -56,8 +60,17 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     # Only Shoal's children are watched, filtered by the API server.
     settings.watching.label_selectors["apps", "deployments"] = CHILD_SELECTOR
     settings.watching.label_selectors["policy", "poddisruptionbudgets"] = CHILD_SELECTOR
-    settings.networking.error_backoffs = [1, 2, 5, 10, 30]
+    # Never give up on the API server: a finite list ends in kopf escalating and the operator
+    # exiting, i.e. a restart for a brownout of a minute.
+    settings.networking.error_backoffs = Backoffs()
     settings.execution.max_workers = 4  # only the probe is synchronous
+
+
+class Backoffs:
+    """1, 2, 5, 10, then 30 s forever (re-iterable: kopf iterates it afresh per request)."""
+
+    def __iter__(self) -> Iterator[float]:
+        return itertools.chain((1, 2, 5, 10), itertools.repeat(30))
 
 
 def build_registry(rt: OperatorRuntime) -> kopf.OperatorRegistry:
@@ -77,10 +90,6 @@ def build_registry(rt: OperatorRuntime) -> kopf.OperatorRegistry:
     async def cleanup(**_: Any) -> None:
         await rt.stop()
 
-    @kopf.on.probe(id="scaling_loop", registry=registry)
-    def scaling_loop(**_: Any) -> float | None:
-        return rt.loop_age()
-
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     async def pool_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
         if event["type"] == "DELETED":
@@ -92,16 +101,27 @@ def build_registry(rt: OperatorRuntime) -> kopf.OperatorRegistry:
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
     @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry)
     async def reconcile(body: kopf.Body, retry: int, **_: Any) -> None:
-        state = rt.registry.upsert(body)
-        if state.pool is None:
-            return  # invalid: the scaling loop reports it in status; retrying will not help
-        try:
-            await rt.reconciler.reconcile(state)
-        except ApiError as exc:
-            if exc.status in (400, 403, 422):
-                # Refused as written, not a passing outage: report it and try again slowly.
-                raise kopf.TemporaryError(str(exc), delay=60) from None
-            raise kopf.TemporaryError(str(exc), delay=RETRY_DELAYS[min(retry, 5)]) from None
+        latest: Any = body
+        while True:
+            if not rt.leadership.leading():
+                await rt.leadership.wait()
+                # Newer events of this pool queued behind this handler while it waited: act
+                # on the pool as it is now, never on a spec from before (a rollout back and
+                # forth), and start from the status the previous leader left.
+                latest = await rt.api.get(workerpool_path(*_key(body)))
+                if latest is None:
+                    return  # deleted meanwhile
+                rt.registry.adopt(rt.registry.upsert(latest))
+            state = rt.registry.upsert(latest)
+            if state.pool is None:
+                return  # invalid: the scaling loop reports it in status; retrying will not help
+            try:
+                await rt.reconciler.reconcile(state)
+                return
+            except NotLeading:
+                continue  # lost the Lease midway: the next leader (maybe us again) redoes it
+            except ApiError as exc:
+                _retry_later(exc, retry)
 
     @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS, registry=registry)
     async def deployment_event(event: kopf.RawEvent, body: kopf.Body, **_: Any) -> None:
@@ -141,6 +161,13 @@ def build_registry(rt: OperatorRuntime) -> kopf.OperatorRegistry:
             _repair_if_wanted(rt, key, "PodDisruptionBudget drifted")
 
     return registry
+
+
+def _retry_later(exc: ApiError, retry: int) -> None:
+    if exc.status in (400, 403, 422):
+        # Refused as written, not a passing outage: report it and try again slowly.
+        raise kopf.TemporaryError(str(exc), delay=60) from None
+    raise kopf.TemporaryError(str(exc), delay=RETRY_DELAYS[min(retry, 5)]) from None
 
 
 def _repair_if_wanted(rt: OperatorRuntime, key: PoolKey, why: str) -> None:

@@ -14,7 +14,7 @@ import json
 import os
 import random
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -86,6 +86,8 @@ class KubeApi:
         self._slots: asyncio.Semaphore | None = None
         #: requests retried after a transient failure (telemetry reads it)
         self.retries = 0
+        #: False while this replica is not the leader: every write is refused (leader.py)
+        self.may_write: Callable[[], bool] = lambda: True
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": JSON, "User-Agent": "shoal-operator"}
@@ -118,11 +120,18 @@ class KubeApi:
         params: Mapping[str, str] | None = None,
         body: Any = None,
         content_type: str = JSON,
+        guarded: bool = True,
     ) -> dict[str, Any]:
-        """One request, retried on 429/5xx and connection errors with jittered backoff."""
+        """One request, retried on 429/5xx and connection errors with jittered backoff.
+
+        Writes (``guarded``) are refused with ``NotLeading`` while ``may_write()`` is false,
+        checked before each attempt: a replica that lost its Lease mid-retry stops there.
+        """
         data = None if body is None else json.dumps(body, separators=(",", ":"))
         delay = self._backoff
         for attempt in range(1, self._attempts + 1):
+            if guarded and method != "GET" and not self.may_write():
+                raise NotLeading(method=method, path=path)
             headers = self._headers()
             if data is not None:
                 headers["Content-Type"] = content_type
@@ -154,10 +163,10 @@ class KubeApi:
             delay = min(delay * 2, self._max_backoff)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def get(self, path: str) -> dict[str, Any] | None:
+    async def get(self, path: str, *, guarded: bool = True) -> dict[str, Any] | None:
         """The object, or None when it does not exist."""
         try:
-            return await self.request("GET", path)
+            return await self.request("GET", path, guarded=guarded)
         except ApiError as exc:
             if exc.status == 404:
                 return None
@@ -176,8 +185,16 @@ class KubeApi:
         params = {"fieldManager": manager} if manager else None
         return await self.request("PATCH", path, params=params, body=body, content_type=MERGE)
 
-    async def create(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        return await self.request("POST", path, body=body)
+    async def create(
+        self, path: str, body: Mapping[str, Any], *, guarded: bool = True
+    ) -> dict[str, Any]:
+        return await self.request("POST", path, body=body, guarded=guarded)
+
+    async def replace(
+        self, path: str, body: Mapping[str, Any], *, guarded: bool = True
+    ) -> dict[str, Any]:
+        """PUT: with ``metadata.resourceVersion`` set, a 409 when someone wrote it since."""
+        return await self.request("PUT", path, body=body, guarded=guarded)
 
     async def delete(self, path: str) -> bool:
         """Delete; False when it was already gone."""
@@ -193,6 +210,14 @@ class KubeApi:
         params = {"labelSelector": label_selector} if label_selector else None
         items: list[dict[str, Any]] = (await self.request("GET", path, params=params))["items"]
         return items
+
+
+class NotLeading(ApiError):
+    """A write refused locally: this replica does not hold the leader Lease."""
+
+    def __init__(self, *, method: str, path: str) -> None:
+        super().__init__(0, "NotLeading", "this replica is not the leader", method=method,
+                         path=path)  # fmt: skip
 
 
 def _error(status: int, text: str, *, method: str, path: str) -> ApiError:
@@ -213,6 +238,10 @@ def deployment_path(namespace: str, name: str | None = None) -> str:
 
 def pdb_path(namespace: str, name: str) -> str:
     return f"/apis/policy/v1/namespaces/{namespace}/poddisruptionbudgets/{name}"
+
+
+def workerpool_path(namespace: str, name: str) -> str:
+    return f"/apis/shoal.dev/v1alpha1/namespaces/{namespace}/workerpools/{name}"
 
 
 def workerpool_status_path(namespace: str, name: str) -> str:

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from shoal_operator.drift import deployment_drift
-from shoal_operator.kube import ApiError, KubeApi, deployment_path, pdb_path
+from shoal_operator.kube import ApiError, KubeApi, deployment_path, pdb_path, workerpool_path
+from shoal_operator.leader import Leadership
 from shoal_operator.render import (
     FIELD_MANAGER,
     SCALER_FIELD_MANAGER,
@@ -64,8 +65,10 @@ class Reconciler:
         registry: Registry,
         settings: OperatorSettings,
         telemetry: Telemetry,
+        leadership: Leadership | None = None,
     ) -> None:
         self._api = api
+        self._leadership = leadership or Leadership()
         self._registry = registry
         self._settings = settings
         self._telemetry = telemetry
@@ -146,8 +149,7 @@ class Reconciler:
 
     async def _pool_still_there(self, state: PoolState) -> bool:
         # A Deployment deleted by the garbage collector must not come back for a deleted pool.
-        path = f"/apis/shoal.dev/v1alpha1/namespaces/{state.namespace}/workerpools/{state.name}"
-        body = await self._api.get(path)
+        body = await self._api.get(workerpool_path(state.namespace, state.name))
         if body is None:
             return False
         meta = body.get("metadata", {})
@@ -170,6 +172,7 @@ class Reconciler:
             state = self._registry.get(key)
             if state is None or state.pool is None or state.deleting:
                 return
+            await self._leadership.wait()  # a follower repairs nothing; the leader will
             self._dirty.discard(key)
             try:
                 await self.reconcile(state, force=True)

@@ -1,18 +1,20 @@
 """The operator's long-lived parts, wired together once: API client, registry, reconciler, loop.
 
 kopf's handlers reach everything through one ``OperatorRuntime``; ``start`` (from kopf's startup)
-launches the scaling loop and the metrics server, ``stop`` (from cleanup) ends them cleanly.
+launches the scaling loop, the Lease elector and the metrics and health servers, ``stop`` (from
+cleanup) ends them cleanly and hands the Lease over.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from typing import Any
 
+from shoal_operator import health
 from shoal_operator.events import EventRecorder
 from shoal_operator.kube import KubeApi
+from shoal_operator.leader import Leadership, LeaseElector
 from shoal_operator.reconciler import Reconciler
 from shoal_operator.redis_clients import RedisClients
 from shoal_operator.scaling_loop import ScalingLoop
@@ -26,21 +28,28 @@ log = logger("shoal.operator")
 STALE_TICKS = 30
 
 
-class LoopStalled(RuntimeError):
-    pass
-
-
 class OperatorRuntime:
-    def __init__(self, settings: OperatorSettings, api: KubeApi) -> None:
+    def __init__(
+        self, settings: OperatorSettings, api: KubeApi, leadership: Leadership | None = None
+    ) -> None:
         self.settings = settings
         self.api = api
         self.telemetry = Telemetry()
+        self.leadership = leadership or Leadership()
+        api.may_write = self.leadership.leading
+        # Read at scrape time: right even while a pass hangs on an unanswering API server.
+        self.telemetry.leader.set_function(lambda: 1.0 if self.leadership.leading() else 0.0)
+        self.heartbeat = health.Heartbeat(
+            stall_seconds=max(60.0, STALE_TICKS * settings.tick_seconds)
+        )
+        self.heartbeat.leading = self.leadership.leading
         self.registry = Registry()
         self.events = EventRecorder(api, self.telemetry, instance=settings.pod_name)
         self.redis = RedisClients(settings, api)
         self.reconciler = Reconciler(
-            api=api, registry=self.registry, settings=settings, telemetry=self.telemetry
-        )
+            api=api, registry=self.registry, settings=settings, telemetry=self.telemetry,
+            leadership=self.leadership,
+        )  # fmt: skip
         self.loop = ScalingLoop(
             settings=settings,
             registry=self.registry,
@@ -49,18 +58,30 @@ class OperatorRuntime:
             reconciler=self.reconciler,
             events=self.events,
             telemetry=self.telemetry,
+            leadership=self.leadership,
+            heartbeat=self.heartbeat,
         )
         self._stop = asyncio.Event()
+        self._resign = asyncio.Event()  # set after the last write, so the Lease goes last
         self._task: asyncio.Task[None] | None = None
+        self._elector_task: asyncio.Task[None] | None = None
         self._metrics_server: Any = None
-        self._started_at = time.monotonic()
+        self._health_server: Any = None
 
     def start(self) -> None:
         s = self.settings
         if s.metrics_port is not None and self._metrics_server is None:
             self._metrics_server = self.telemetry.serve(host=s.metrics_host, port=s.metrics_port)
+        if s.liveness_port is not None and self._health_server is None:
+            self._health_server = health.serve(
+                self.heartbeat.check, host=s.liveness_host, port=s.liveness_port
+            )
+        if isinstance(self.leadership, LeaseElector) and self._elector_task is None:
+            self._elector_task = asyncio.create_task(
+                self.leadership.run(self._resign), name="shoal lease elector"
+            )
         if self._task is None:
-            self._started_at = time.monotonic()
+            self.heartbeat.beat()
             self._task = asyncio.create_task(self.loop.run(self._stop), name="shoal scaling loop")
         log.info("operator started", namespaces=list(s.namespaces) or "all",
                  tick_seconds=s.tick_seconds, default_redis=s.redis_url_shown)  # fmt: skip
@@ -73,23 +94,22 @@ class OperatorRuntime:
             self._task = None
         await self.reconciler.close()
         await self.events.flush()
+        self._resign.set()
+        if self._elector_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._elector_task
+            self._elector_task = None
         await self.redis.close()
         await self.api.close()
-        if self._metrics_server is not None:
-            self._metrics_server.shutdown()
-            self._metrics_server = None
+        for server in (self._metrics_server, self._health_server):
+            if server is not None:
+                server.shutdown()
+        self._metrics_server = self._health_server = None
         log.info("operator stopped")
 
     def forget(self, key: PoolKey) -> None:
         state = self.registry.remove(key)
         self.reconciler.pdbs.discard(key)
+        self.loop.pacer.forget(key)
         if state is not None:
             self.telemetry.forget_pool(*key)
-
-    def loop_age(self) -> float:
-        """Seconds since the scaling loop last finished a pass; raises when it has stalled."""
-        last = self.loop.last_tick if self.loop.last_tick is not None else self._started_at
-        age = time.monotonic() - last
-        if age > max(60.0, STALE_TICKS * self.settings.tick_seconds):
-            raise LoopStalled(f"the scaling loop has not finished a pass for {age:.0f} s")
-        return round(age, 3)

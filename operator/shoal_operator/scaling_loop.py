@@ -28,8 +28,10 @@ from shoal_operator.conditions import (
 )
 from shoal_operator.deletion_cost import busy_pods, cost_changes, deletion_costs, safe_target
 from shoal_operator.events import EventRecorder
-from shoal_operator.kube import ApiError, KubeApi, deployment_path, pods_path
+from shoal_operator.health import Heartbeat
+from shoal_operator.kube import ApiError, KubeApi, NotLeading, deployment_path, pods_path
 from shoal_operator.kube import workerpool_status_path as status_path
+from shoal_operator.leader import Leadership
 from shoal_operator.reconciler import Reconciler
 from shoal_operator.redis_clients import RedisClients, RedisConfigError, RedisTarget
 from shoal_operator.render import (
@@ -40,6 +42,7 @@ from shoal_operator.render import (
 )
 from shoal_operator.settings import OperatorSettings
 from shoal_operator.state import PoolState, Registry, workload_of
+from shoal_operator.status_pacing import StatusPacer, live_only
 from shoal_operator.telemetry import Telemetry, logger
 from worker_runtime.core.autoscaler import decide, record_scale
 from worker_runtime.core.observations import History, Observations, Recommendation
@@ -50,24 +53,26 @@ log = logger("shoal.operator.scaling")
 
 
 def asleep_and_unchanged(state: PoolState, obs: Observations | None) -> bool:
-    """A pool asleep at zero whose queues saw nothing since the last tick: nothing to do.
+    """A pool idle at its floor whose queues saw nothing since the last tick: nothing to do.
 
-    Most pools of a large fleet are idle; for them ``decide`` can only say 0 again (asleep,
-    backlog below activation, nothing in flight), and status has nothing new. Skipping them
-    keeps the tick near the cost of the Redis read.
+    Most pools of a large fleet are idle, at zero or at a warm minimum of one or two; for them
+    ``decide`` can only say the floor again (nothing waiting or below activation, nothing in
+    flight, nothing to scale down), and status has nothing new. Skipping them keeps the tick
+    near the cost of the Redis read.
     """
     if obs is None or obs.error is not None or state.touched or obs != state.last_obs:
         return False
     if state.pool is None or state.workload is None:
         return False
     scaling = state.pool.spec.scaling
+    floor = scaling.min_replicas
     return (
         scaling.mode == "Auto"
-        and scaling.min_replicas == 0
-        and state.workload.spec_replicas == 0
-        and state.desired == 0
+        and state.workload.spec_replicas == floor
+        and state.desired == floor
         and obs.in_flight == 0
-        and obs.backlog < scaling.activation_backlog
+        # asleep at zero, a backlog below activation wakes nothing; awake, any backlog counts
+        and obs.backlog < (scaling.activation_backlog if floor == 0 else 1)
     )
 
 
@@ -139,6 +144,9 @@ class ScalingLoop:
         reconciler: Reconciler,
         events: EventRecorder,
         telemetry: Telemetry,
+        leadership: Leadership | None = None,
+        heartbeat: Heartbeat | None = None,
+        pacer: StatusPacer | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -151,6 +159,11 @@ class ScalingLoop:
         self._telemetry = telemetry
         self._clock = clock
         self._wall = wall
+        self._leadership = leadership or Leadership()
+        self._heartbeat = heartbeat
+        self.pacer = pacer or StatusPacer(clock=clock)
+        self._acting = False  # led during the last pass
+        self._retries_seen = 0
         self.last_tick: float | None = None  # monotonic end of the last full pass
         self.ticks = 0
 
@@ -158,16 +171,26 @@ class ScalingLoop:
         period = self._settings.tick_seconds
         while not stop.is_set():
             began = self._clock()
+            leading = self._leadership.leading()
+            if leading and not self._acting:
+                # Another replica (or our earlier self) may have written status since: start
+                # from what the watch shows, with histories seeded afresh like after a restart.
+                self._registry.adopt()
+            self._acting = leading
             try:
-                await self.tick()
+                if leading:
+                    await self.tick()
             except Exception as exc:  # one bad pass must not end scaling for every pool
                 self._telemetry.errors.labels("tick").inc()
                 log.exception("scaling pass failed", error=str(exc))
             self.last_tick = self._clock()
+            if self._heartbeat is not None:
+                self._heartbeat.beat()
             spent = self.last_tick - began
             self._telemetry.tick.observe(spent)
             self._telemetry.ticks.inc()
-            self._telemetry.api_retries.set(self._api.retries)
+            retries, self._retries_seen = self._api.retries - self._retries_seen, self._api.retries
+            self._telemetry.api_retries.inc(retries)
             self.ticks += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=max(0.0, period - spent))
@@ -203,6 +226,7 @@ class ScalingLoop:
             if not asleep_and_unchanged(s, results.get(s.key)) and not _first_reconcile_pending(s)
         ]
         self._telemetry.decided.set(len(busy))
+        busy.sort(key=lambda s: self.pacer.last_written(s.key))  # status writes: oldest first
         await asyncio.gather(*(self._act(s, results.get(s.key)) for s in busy))
         for state in pools:
             missing = state.deployment_seen and state.workload is None
@@ -248,8 +272,9 @@ class ScalingLoop:
                 await self._sync_status(state, obs)
             except ApiError as exc:
                 state.touched = True  # try the whole pass again next tick
-                if exc.status == 404:
-                    return  # the pool or its Deployment just went; the watch will tell
+                if exc.status == 404 or isinstance(exc, NotLeading):
+                    return  # the pool or its Deployment just went (the watch will tell), or
+                    # the Lease was lost midway (the next leader decides again)
                 self._telemetry.errors.labels("scale").inc()
                 log.warning("pool update failed", namespace=state.namespace, pool=state.name,
                             error=str(exc))  # fmt: skip
@@ -373,7 +398,11 @@ class ScalingLoop:
         patch = status_patch(state.status, new)
         if patch is None:
             return
+        if not self.pacer.allow(state.key, prompt=not live_only(patch, state.status)):
+            state.touched = True  # only live figures changed: written on a later tick
+            return
         await self._api.merge_patch(status_path(state.namespace, state.name), {"status": patch})
+        self._telemetry.status_writes.inc()
         state.status = new
 
     def facts(self, state: PoolState, obs: Observations | None) -> StatusFacts:

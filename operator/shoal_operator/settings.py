@@ -9,7 +9,13 @@ import re
 from typing import Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from worker_runtime.core.keys import DEFAULT_PREFIX
 from worker_runtime.core.spec_rules import KEY_PREFIX
@@ -53,6 +59,13 @@ class OperatorSettings(BaseModel):
     api_concurrency: int = Field(16, ge=1, le=256)
     pod_name: str | None = None
     pod_namespace: str | None = None
+    #: Of several replicas only the holder of this Lease acts (leader.py); off = always act.
+    leader_election: bool = True
+    lease_name: str = Field("shoal-operator", min_length=1, max_length=253)
+    lease_namespace: str | None = Field(
+        None, description="Namespace of the Lease; default: the pod's, else the first watched."
+    )
+    lease_seconds: float = Field(10.0, ge=2, le=300, description="Lease duration.")
 
     @field_validator("namespaces")
     @classmethod
@@ -84,6 +97,11 @@ class OperatorSettings(BaseModel):
             if "-----BEGIN CERTIFICATE-----" not in text:
                 raise ValueError(f"{value!r} holds no PEM certificate")
         return value or None
+
+    @property
+    def lease_home(self) -> str:
+        """The Lease's namespace: as set, else the pod's, else the first watched, else default."""
+        return self.lease_namespace or self.pod_namespace or next(iter(self.namespaces), "default")
 
     @property
     def clusterwide(self) -> bool:

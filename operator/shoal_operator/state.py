@@ -127,6 +127,19 @@ class Registry:
         state.touched = True
         return state
 
+    def adopt(self, one: PoolState | None = None) -> None:
+        """On becoming the leader: status as the cluster has it, everything to be redone."""
+        for state in [one] if one is not None else self._pools.values():
+            status = dict(state.body.get("status") or {})
+            state.status = status
+            state.last_scale_time = _parse_time(status.get("lastScaleTime"))
+            reason = status.get("lastScaleReason")
+            state.last_scale_reason = reason if isinstance(reason, str) else None
+            gen = status.get("observedGeneration")
+            if state.reconciled_generation is None and isinstance(gen, int):
+                state.reconciled_generation = gen
+            state.history, state.last_obs, state.touched = None, None, True
+
     def remove(self, key: PoolKey) -> PoolState | None:
         return self._pools.pop(key, None)
 

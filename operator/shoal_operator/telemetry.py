@@ -9,7 +9,8 @@ Metrics live in their own registry, served on ``--metrics-port`` at ``/metrics``
 - ``shoal_pool_replicas{namespace,pool}``: the pool's Deployment size
 - ``shoal_operator_tick_duration_seconds``: one pass of the scaling loop over all pools
 - ``shoal_operator_ticks_total``, ``shoal_operator_pools``, ``shoal_operator_pools_decided``,
-  ``shoal_operator_api_retries_total``
+  ``shoal_operator_status_writes_total``, ``shoal_operator_api_retries_total`` (a Counter),
+  ``shoal_operator_leader`` (1 on the replica holding the Lease)
 """
 
 from __future__ import annotations
@@ -65,9 +66,19 @@ class Telemetry:
             "Pools decided in the last pass (the others were asleep with nothing new).",
             registry=r,
         )
-        self.api_retries = Gauge(
-            "shoal_operator_api_retries_total",
+        self.api_retries = Counter(
+            "shoal_operator_api_retries",
             "Kubernetes API requests retried after a transient failure.",
+            registry=r,
+        )
+        self.status_writes = Counter(
+            "shoal_operator_status_writes",
+            "WorkerPool status patches sent (live figures are paced: status_pacing.py).",
+            registry=r,
+        )
+        self.leader = Gauge(
+            "shoal_operator_leader",
+            "1 while this replica holds the leader Lease (and acts), else 0.",
             registry=r,
         )
 

@@ -27,6 +27,13 @@ import click
 @click.option("--log-level", envvar="LOG_LEVEL", default="info", show_default=True)
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), default="json",
               envvar="LOG_FORMAT", show_default=True)  # fmt: skip
+@click.option("--leader-election/--no-leader-election", default=True, show_default=True,
+              help="Act only while holding a coordination.k8s.io Lease.")  # fmt: skip
+@click.option("--lease-name", default="shoal-operator", show_default=True)
+@click.option("--lease-namespace", envvar="LEASE_NAMESPACE",
+              help="Lease namespace; default: POD_NAMESPACE, else the one watched.")  # fmt: skip
+@click.option("--lease-seconds", type=float, default=10.0, show_default=True,
+              help="A dead leader's Lease is taken over after this long.")  # fmt: skip
 def command(
     namespaces: tuple[str, ...],
     redis_url: str | None,
@@ -38,6 +45,10 @@ def command(
     worker_heartbeat_seconds: int,
     log_level: str,
     log_format: str,
+    leader_election: bool,
+    lease_name: str,
+    lease_namespace: str | None,
+    lease_seconds: float,
 ) -> None:
     """Run the operator: WorkerPools become Deployments sized to their queues."""
     import os
@@ -65,6 +76,10 @@ def command(
             log_format=log_format,
             pod_name=os.environ.get("POD_NAME") or None,
             pod_namespace=os.environ.get("POD_NAMESPACE") or None,
+            leader_election=leader_election,
+            lease_name=lease_name,
+            lease_namespace=lease_namespace or None,
+            lease_seconds=lease_seconds,
         )
     except (SettingsError, InvalidLogSetting) as exc:
         raise click.ClickException(str(exc)) from None

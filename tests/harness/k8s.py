@@ -82,6 +82,17 @@ class StartedWhileInside:
         self.stop()
 
 
+AUDIT_POLICY = """\
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+"""
+
+
 class KubeCluster(StartedWhileInside):
     """A throw-away control plane plus ``nodes`` kwok nodes; ``start()`` takes ~3-5 s."""
 
@@ -162,6 +173,12 @@ class KubeCluster(StartedWhileInside):
         tokens.write_text(f'{self.admin_token},admin,admin,"system:masters"\n')
         tokens.chmod(0o600)
 
+        # Audit log of ServiceAccounts' requests (metadata only): tests compare the verbs an
+        # operator used with what its RBAC grants (tests/integration/shoal_operator/test_rbac.py).
+        audit_policy = d / "audit-policy.yaml"
+        audit_policy.write_text(AUDIT_POLICY)
+        self.audit_log = d / "logs" / "audit.log"
+
         etcd_port, peer_port, api_port, kwok_port = (free_port() for _ in range(4))
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         peer_url = f"http://127.0.0.1:{peer_port}"
@@ -194,6 +211,8 @@ class KubeCluster(StartedWhileInside):
             "--requestheader-group-headers", "X-Remote-Group",
             "--requestheader-extra-headers-prefix", "X-Remote-Extra-",
             "--proxy-client-cert-file", fp.cert, "--proxy-client-key-file", fp.key,
+            "--audit-policy-file", audit_policy, "--audit-log-path", self.audit_log,
+            "--audit-log-format", "json",
         )  # fmt: skip
         self.server = f"https://{self.address}:{api_port}"
         self.kubeconfig = self.write_kubeconfig(d / "kubeconfig", "admin", self.admin_token)

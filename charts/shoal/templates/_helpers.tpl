@@ -114,33 +114,41 @@ The permissions the operator needs on namespaced objects; a ClusterRole (scope: 
 Role per watched namespace (scope: namespace) holds them. No wildcards: each verb is named.
 */}}
 {{- define "shoal.namespacedRules" -}}
-# The pools it reconciles and their status (written by the operator, never the spec).
+# Exactly the verbs the operator calls (tests/integration/shoal_operator/test_rbac.py compares
+# them with the API server's audit log). The pools: kopf lists and watches them and patches its
+# annotations (shoal.dev/...); the reconciler reads one before re-creating a Deployment.
 - apiGroups: [shoal.dev]
   resources: [workerpools]
-  verbs: [get, list, watch, patch, update]
+  verbs: [get, list, watch, patch]
+# Their status, merge-patched by the scaling loop (never the spec).
 - apiGroups: [shoal.dev]
   resources: [workerpools/status]
-  verbs: [get, patch, update]
-# Each pool's children: its Deployment and PodDisruptionBudget.
+  verbs: [patch]
+# Each pool's Deployment: read, watched, and server-side applied (an apply that creates needs
+# create); deletion is left to the garbage collector (owner references).
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, update, patch, delete]
+  verbs: [get, list, watch, create, patch]
+# Each pool's PodDisruptionBudget: watched, applied, deleted when the pool no longer needs one.
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, update, patch, delete]
-# Worker pods: readiness and the pod-deletion-cost annotation that picks idle pods on scale-down.
+  verbs: [list, watch, create, patch, delete]
+# Worker pods: listed before a scale-down, annotated with pod-deletion-cost (idle pods first).
 - apiGroups: [""]
   resources: [pods]
-  verbs: [get, list, watch, patch]
-# Events on pools (kopf posts core/v1 events; events.k8s.io for newer clients).
+  verbs: [list, patch]
+# Events on pools (core/v1, posted by the operator and by kopf).
 - apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
-- apiGroups: [events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- with .Values.rbac.extraRules }}
 # rbac.extraRules
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/* The leader-election Lease (in the release namespace): the operator's default name, so two
+releases in one namespace share it and never both act. */}}
+{{- define "shoal.leaseName" -}}
+shoal-operator
 {{- end }}

@@ -111,10 +111,13 @@ class Operator:
     """`shoal operator` in a subprocess; ``stop`` sends SIGTERM and returns the exit code."""
 
     def __init__(self, *, kubeconfig: Path, ns: str, redis_url: str | None, log: Path,
-                 tick_seconds: float = 0.25,
+                 tick_seconds: float = 0.25, name: str | None = None,
+                 args: tuple[str, ...] = (),
                  env: dict[str, str] | None = None) -> None:  # fmt: skip
         self.kubeconfig, self.ns, self.redis_url, self.log = kubeconfig, ns, redis_url, log
         self.tick_seconds = tick_seconds
+        self.name = name or log.stem  # POD_NAME: its Lease identity and Events' instance
+        self.args = args
         self.env = dict(env or {})  # e.g. REDIS_PASSWORD, REDIS_CA_FILE of the default Redis
         self.liveness_port = free_port()
         self.metrics_port = free_port()
@@ -123,14 +126,15 @@ class Operator:
 
     def start(self, timeout: float = 30.0) -> Operator:
         path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": path, **self.env}
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONPATH": path,
+               "POD_NAME": self.name, **self.env}  # fmt: skip
         env.pop("KUBERNETES_SERVICE_HOST", None)
         args = [
             sys.executable, "-m", "shoal", "operator", "--namespace", self.ns,
             "--tick-seconds", str(self.tick_seconds),
             "--liveness-host", "127.0.0.1", "--liveness-port", str(self.liveness_port),
             "--metrics-host", "127.0.0.1", "--metrics-port", str(self.metrics_port),
-            "--log-level", "debug",
+            "--log-level", "debug", *self.args,
         ]  # fmt: skip
         if self.redis_url:
             args += ["--redis-url", self.redis_url]

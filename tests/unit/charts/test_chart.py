@@ -27,18 +27,21 @@ RELEASE, NAMESPACE = "shoal", "shoal-system"
 
 Manifest = dict[str, Any]
 
-# What the operator may do on namespaced objects (group, resource, verb); nothing more.
+# What the operator may do on namespaced objects (group, resource, verb): exactly what it calls
+# (tests/integration/shoal_operator/test_rbac.py checks these against the audit log).
 NAMESPACED_PERMISSIONS = {
-    *(("shoal.dev", "workerpools", v) for v in ("get", "list", "watch", "patch", "update")),
-    *(("shoal.dev", "workerpools/status", v) for v in ("get", "patch", "update")),
+    *(("shoal.dev", "workerpools", v) for v in ("get", "list", "watch", "patch")),
+    ("shoal.dev", "workerpools/status", "patch"),
+    *(("apps", "deployments", v) for v in ("get", "list", "watch", "create", "patch")),
     *(
-        (g, r, v)
-        for g, r in (("apps", "deployments"), ("policy", "poddisruptionbudgets"))
-        for v in ("get", "list", "watch", "create", "update", "patch", "delete")
+        ("policy", "poddisruptionbudgets", v)
+        for v in ("list", "watch", "create", "patch", "delete")
     ),
-    *(("", "pods", v) for v in ("get", "list", "watch", "patch")),
-    *((g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")),
+    ("", "pods", "list"),
+    ("", "pods", "patch"),
+    ("", "events", "create"),
 }
+LEASE_PERMISSIONS = {("coordination.k8s.io", "leases", v) for v in ("create", "get", "update")}
 CLUSTER_READ_PERMISSIONS = {
     *(("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("get", "list", "watch")),
     *(("", "namespaces", v) for v in ("get", "list", "watch")),
@@ -126,6 +129,19 @@ def operator_container(docs: list[Manifest]) -> Manifest:
     containers = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert [c["name"] for c in containers] == ["operator"]
     return containers[0]
+
+
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def aggregated(role: Manifest) -> bool:
+    return any(k.startswith(AGGREGATE) for k in role["metadata"].get("labels", {}))
+
+
+def operator_roles(docs: list[Manifest], kind: str) -> list[Manifest]:
+    """The operator's own Roles or ClusterRoles (not the aggregated ones, not the Lease's)."""
+    return [r for r in of_kind(docs, kind)
+            if not aggregated(r) and not r["metadata"]["name"].endswith("-leader")]  # fmt: skip
 
 
 def env_of(docs: list[Manifest]) -> dict[str, Manifest]:
@@ -308,9 +324,8 @@ def test_no_wildcard_in_any_rbac_rule(scoped: tuple[str, list[Manifest]]) -> Non
 
 def test_cluster_scope_grants_exactly_the_operators_needs(helm: Path) -> None:
     docs = render(helm, *SCOPES["cluster"])
-    assert not of_kind(docs, "Role")
-    assert not of_kind(docs, "RoleBinding")
-    granted = set().union(*(permissions(r) for r in of_kind(docs, "ClusterRole")))
+    assert not operator_roles(docs, "Role")
+    granted = set().union(*(permissions(r) for r in operator_roles(docs, "ClusterRole")))
     assert granted == NAMESPACED_PERMISSIONS | CLUSTER_READ_PERMISSIONS
     args = operator_container(docs)["args"]
     assert not any(a.startswith("--namespace") for a in args), "cluster scope watches everything"
@@ -319,12 +334,12 @@ def test_cluster_scope_grants_exactly_the_operators_needs(helm: Path) -> None:
 
 def test_namespace_scope_grants_namespaced_rights_only_in_watched_namespaces(helm: Path) -> None:
     docs = render(helm, *SCOPES["namespace"])
-    roles = of_kind(docs, "Role")
+    roles = operator_roles(docs, "Role")
     assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
     for role in roles:
         assert permissions(role) == NAMESPACED_PERMISSIONS
     # The only cluster-wide grant: reading CRDs and namespaces (cluster-scoped; kopf needs them).
-    (cluster_role,) = of_kind(docs, "ClusterRole")
+    (cluster_role,) = operator_roles(docs, "ClusterRole")
     assert permissions(cluster_role) == CLUSTER_READ_PERMISSIONS
     args = operator_container(docs)["args"]
     assert [a for a in args if a.startswith("--namespace")] == [
@@ -336,14 +351,14 @@ def test_namespace_scope_grants_namespaced_rights_only_in_watched_namespaces(hel
 
 def test_namespace_scope_defaults_to_the_release_namespace(helm: Path) -> None:
     docs = render(helm, "rbac.scope=namespace")
-    assert [r["metadata"]["namespace"] for r in of_kind(docs, "Role")] == [NAMESPACE]
+    assert [r["metadata"]["namespace"] for r in operator_roles(docs, "Role")] == [NAMESPACE]
     assert f"--namespace={NAMESPACE}" in operator_container(docs)["args"]
 
 
 def test_extra_rules_are_added(helm: Path) -> None:
     rule = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}
     docs = render(helm, set_json=(f"rbac.extraRules=[{json.dumps(rule)}]",))
-    (role,) = [r for r in of_kind(docs, "ClusterRole") if ("", "pods", "get") in permissions(r)]
+    (role,) = [r for r in of_kind(docs, "ClusterRole") if ("", "pods", "list") in permissions(r)]
     assert ("", "secrets", "get") in permissions(role)
 
 
@@ -359,13 +374,16 @@ def _assert_bindings_reach_the_service_account(docs: list[Manifest]) -> None:
         ]
         ns = b["metadata"].get("namespace") if b["roleRef"]["kind"] == "Role" else None
         assert (b["roleRef"]["kind"], b["roleRef"]["name"], ns) in roles, b["metadata"]["name"]
-    # Every role is bound (an unbound role is dead weight or a mistake).
+    # Every role is bound (an unbound role is dead weight or a mistake), but the aggregated ones
+    # (folded into view/edit/admin by the API server).
     bound = {
         (b["roleRef"]["kind"], b["roleRef"]["name"], b["metadata"].get("namespace"))
         for b in bindings
     }
     for kind in ("Role", "ClusterRole"):
         for r in of_kind(docs, kind):
+            if aggregated(r):
+                continue
             assert (kind, r["metadata"]["name"], r["metadata"].get("namespace")) in bound
 
 
@@ -416,7 +434,7 @@ def test_service_monitor_without_metrics_service_is_refused(helm: Path) -> None:
 
 # --- optional objects -------------------------------------------------------------------------
 
-OPTIONAL_KINDS = ("ServiceMonitor", "PodMonitor", "NetworkPolicy", "ConfigMap")
+OPTIONAL_KINDS = ("ServiceMonitor", "PodMonitor", "NetworkPolicy", "ConfigMap", "PrometheusRule")
 
 
 def test_optional_objects_are_off_by_default(helm: Path) -> None:
@@ -485,6 +503,107 @@ def test_network_policy_confines_the_operator(helm: Path) -> None:
     assert policy["egress"][1]["to"] == [{"ipBlock": {"cidr": "10.96.0.1/32"}}]
     ingress_ports = {p["port"] for rule in policy["ingress"] for p in rule["ports"]}
     assert ingress_ports == {"metrics", "health"}
+
+
+# --- high availability ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scope", sorted(SCOPES))
+def test_two_operator_replicas_share_a_lease_and_keep_one_through_drains(
+    helm: Path, scope: str
+) -> None:
+    docs = render(helm, *SCOPES[scope])
+    deployment = one(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    args = operator_container(docs)["args"]
+    assert "--lease-name=shoal-operator" in args
+    assert "--lease-seconds=10" in args
+    env = env_of(docs)
+    assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    pdb = one(docs, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    spread = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term = spread["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname"
+    # The Lease: in the release namespace, get/update on its own name only.
+    (leader,) = [r for r in of_kind(docs, "Role") if r["metadata"]["name"].endswith("-leader")]
+    assert leader["metadata"]["namespace"] == NAMESPACE
+    assert permissions(leader) == LEASE_PERMISSIONS
+    for rule in leader["rules"]:
+        if "get" in rule["verbs"]:
+            assert rule["resourceNames"] == ["shoal-operator"]
+
+
+def test_one_replica_has_no_pdb(helm: Path) -> None:
+    docs = render(helm, "operator.replicas=1")
+    assert one(docs, "Deployment")["spec"]["replicas"] == 1
+    assert not of_kind(docs, "PodDisruptionBudget")
+
+
+def test_workerpools_are_aggregated_into_view_and_edit(helm: Path) -> None:
+    docs = render(helm)
+    roles = {r["metadata"]["name"]: r for r in of_kind(docs, "ClusterRole") if aggregated(r)}
+    assert set(roles) == {"shoal-view", "shoal-edit"}
+    view, edit = roles["shoal-view"], roles["shoal-edit"]
+    assert {f"{AGGREGATE}{r}" for r in ("view", "edit", "admin")} <= set(view["metadata"]["labels"])
+    assert f"{AGGREGATE}view" not in edit["metadata"]["labels"]
+    assert {v for _, _, v in permissions(view)} == {"get", "list", "watch"}
+    assert ("shoal.dev", "workerpools", "create") in permissions(edit)
+    assert ("shoal.dev", "workerpools/scale", "update") in permissions(edit)
+    assert not [r for r in of_kind(render(helm, "rbac.aggregateToDefaultRoles=false"),
+                                   "ClusterRole") if aggregated(r)]  # fmt: skip
+
+
+# --- alerts and worker network policy ----------------------------------------------------------
+
+
+def test_prometheus_rule_carries_the_documented_alerts(helm: Path) -> None:
+    docs = render(helm, "prometheusRule.enabled=true", "prometheusRule.labels.release=prom")
+    rule = one(docs, "PrometheusRule")
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    alerts = {r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"]}
+    assert set(alerts) == {
+        "ShoalJobsDeadLettered", "ShoalJobsStalledOut", "ShoalWorkerUnhealthy",
+        "ShoalWorkerDegraded", "ShoalOperatorNoLeader", "ShoalOperatorTwoLeaders",
+        "ShoalOperatorErrors",
+    }  # fmt: skip
+    documented = (REPO_ROOT / "docs" / "observability.md").read_text()
+    for name, alert in alerts.items():
+        assert f"`{name}`" in documented, name
+        assert alert["labels"]["severity"] in ("critical", "warning")
+        assert alert["annotations"]["summary"]
+    assert "worker_dead_lettered_jobs_total" in alerts["ShoalJobsDeadLettered"]["expr"]
+    assert 'outcome="failed"' in alerts["ShoalJobsStalledOut"]["expr"]
+    assert "shoal_operator_leader" in alerts["ShoalOperatorNoLeader"]["expr"]
+    assert alerts["ShoalWorkerUnhealthy"]["for"] == "5m"
+    # Prometheus' own template syntax reaches Prometheus untouched.
+    assert "{{ $labels.queue }}" in alerts["ShoalJobsDeadLettered"]["annotations"]["summary"]
+
+
+@pytest.mark.parametrize("scope", sorted(SCOPES))
+def test_worker_network_policy_confines_the_pools_pods(helm: Path, scope: str) -> None:
+    docs = render(helm, *SCOPES[scope], "workerNetworkPolicy.enabled=true",
+                  "workerNetworkPolicy.redis.ports={6380}")  # fmt: skip
+    policies = [p for p in of_kind(docs, "NetworkPolicy") if p["metadata"]["name"].endswith(
+        "-workers")]  # fmt: skip
+    expected = ["team-a", "team-b"] if scope == "namespace" else [NAMESPACE]
+    assert sorted(p["metadata"]["namespace"] for p in policies) == expected
+    spec = policies[0]["spec"]
+    assert spec["podSelector"]["matchLabels"] == {"app.kubernetes.io/managed-by": "shoal"}
+    assert spec["podSelector"]["matchExpressions"] == [
+        {"key": "shoal.dev/pool", "operator": "Exists"}
+    ]
+    assert sorted(spec["policyTypes"]) == ["Egress", "Ingress"]
+    assert [{p["port"] for p in rule["ports"]} for rule in spec["egress"]] == [{53}, {6380}]
+    assert [p["port"] for rule in spec["ingress"] for p in rule["ports"]] == ["metrics"]
+    listed = render(helm, "workerNetworkPolicy.enabled=true",
+                    "workerNetworkPolicy.namespaces={jobs}")  # fmt: skip
+    assert [p["metadata"]["namespace"] for p in of_kind(listed, "NetworkPolicy")] == ["jobs"]
 
 
 # --- documentation ----------------------------------------------------------------------------

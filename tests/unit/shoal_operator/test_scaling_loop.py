@@ -11,7 +11,7 @@ from shoal_operator.events import EventRecorder
 from shoal_operator.kube import ApiError, KubeApi
 from shoal_operator.reconciler import Reconciler
 from shoal_operator.redis_clients import RedisClients
-from shoal_operator.scaling_loop import ScalingLoop, flag_queue_conflicts
+from shoal_operator.scaling_loop import ScalingLoop, asleep_and_unchanged, flag_queue_conflicts
 from shoal_operator.settings import load_settings
 from shoal_operator.state import Registry
 from shoal_operator.telemetry import Telemetry
@@ -223,3 +223,17 @@ async def test_pools_sharing_a_queue_on_one_keyspace_are_flagged_naming_each_oth
     flag_queue_conflicts(states, [(t, [m for m in ms if m is not b]) for t, ms in groups.values()])
     assert a.conflict is None
     assert a.touched
+
+
+async def test_a_pool_idle_at_a_floor_of_one_costs_nothing_per_tick() -> None:
+    api = Api()
+    loop, registry = loop_with(api)
+    pool = {**POOL, "spec": {**POOL["spec"], "scaling": {"minReplicas": 1}}}  # type: ignore[dict-item]
+    state = registry.upsert(pool)
+    state.reconciled_generation = 1
+    registry.set_workload(state.key, Workload(spec_replicas=1, replicas=1, ready_replicas=1))
+    idle = Observations(current_replicas=1)
+    await loop._act(state, idle)  # the first pass decides and writes status
+    assert state.desired == 1
+    assert asleep_and_unchanged(state, idle)  # then nothing more while nothing changes
+    assert not asleep_and_unchanged(state, Observations(current_replicas=1, error="down"))

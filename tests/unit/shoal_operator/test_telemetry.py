@@ -30,3 +30,15 @@ def test_tracebacks_carry_no_local_variables(log_format: LogFormat) -> None:
     out = stream.getvalue()
     assert "boom" in out  # the traceback is there
     assert "hunter2-secret" not in out
+
+
+def test_api_retries_total_is_a_counter() -> None:
+    from prometheus_client import generate_latest
+
+    from shoal_operator.telemetry import Telemetry
+
+    t = Telemetry()
+    t.api_retries.inc(3)
+    text = generate_latest(t.registry).decode()
+    assert "# TYPE shoal_operator_api_retries_total counter" in text
+    assert "shoal_operator_api_retries_total 3.0" in text
