@@ -7,10 +7,8 @@ import asyncio
 import contextlib
 import contextvars
 import json
-import random
 import secrets
 import time
-import traceback
 from functools import partial
 from typing import Any
 
@@ -26,16 +24,16 @@ from worker_runtime.consuming.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_
 from worker_runtime.consuming.idle_wait import IdleWait
 from worker_runtime.consuming.leases import Lease, LeaseKeeping
 from worker_runtime.consuming.observers import Completion, WorkerObserver, notify, observer_failed
+from worker_runtime.consuming.outcomes import OutcomeRecording
 from worker_runtime.consuming.processor import Job, JobResult, Registration
 from worker_runtime.consuming.slots import Slots
 from worker_runtime.consuming.supervision import LoopSupervisor
 from worker_runtime.consuming.undecodable import make_decodable, shown_id
-from worker_runtime.core.backoff import retry_delay_ms, should_retry
-from worker_runtime.core.codec import dumps, printable
+from worker_runtime.core.codec import dumps
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.errors import NonRetryableError, PayloadValidationError
 from worker_runtime.rate_limit import fetch_limit_args
-from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS, is_script_error
+from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS
 from worker_runtime.redis_io.reconnect import Backoff
 from worker_runtime.redis_io.scripts import Scripts, call_undecoded
 
@@ -50,7 +48,7 @@ class JobTimeout(Exception):
 CANCEL_GRACE_SECONDS = 5.0
 
 
-class QueueConsumer(LeaseKeeping):
+class QueueConsumer(LeaseKeeping, OutcomeRecording):
     def __init__(
         self,
         *,
@@ -444,72 +442,6 @@ class QueueConsumer(LeaseKeeping):
         notify(self.observers, "job_lease_lost", job)
         return True
 
-    async def _fail(
-        self,
-        job: Job[Any],
-        started: float,
-        message: str,
-        exc: BaseException | None,
-        *,
-        retryable: bool,
-    ) -> None:
-        if self._abandoned(job):
-            return
-        if self._lease_lost(job):
-            self._finish(job)
-            return
-        duration = time.perf_counter() - started
-        message = printable(message)
-        tb = printable("".join(traceback.format_exception(exc))) if exc is not None else ""
-        error_type = type(exc).__name__ if exc is not None else "JobResultFailure"
-        if should_retry(self.config.retry, attempts_made=job.attempt, retryable=retryable):
-            outcome = "retry"
-            delay = retry_delay_ms(
-                self.config.retry.backoff, attempts_made=job.attempt, random=random.random
-            )
-        else:
-            outcome = "dead" if self.config.dead_letter else "fail"
-            delay = 0
-        record = dumps(
-            {
-                "attempt": job.attempt,
-                "error": message,
-                "error_type": error_type,
-                "started_at": round(job.started_at * 1000),
-                "worker": self.token,
-            }
-        )
-        args = [job.id, job._lease, outcome, delay, message, tb, record, self._events]
-        # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
-        self._unacked.add(job.lease)
-        try:
-            applied = await self._with_retry(
-                "fail", lambda: self.scripts.fail(self._fail_keys, args)
-            )
-        except Exception as exc:  # a script error: reported, never retried
-            # Not recorded: the lease lapses and the job is reclaimed (and runs again).
-            self._gave_up("fail", exc)
-            applied = 0
-        finally:
-            self._unacked.discard(job.lease)
-            self._finish(job)
-        if not int(applied):
-            # Redis refused it: the lease was lost (reclaimed and finished elsewhere, cancelled,
-            # removed). Observers hear only of outcomes that were recorded.
-            return
-        self.failed += 1
-        notify(
-            self.observers,
-            "job_failed",
-            job,
-            duration=duration,
-            error=message,
-            error_type=error_type,
-            traceback=tb,
-            outcome=outcome,
-            retry_delay_ms=delay,
-        )
-
     async def report_progress(self, job: Job[Any], value: str) -> None:
         # Progress is informative: a Redis hiccup must not fail the job reporting it.
         try:
@@ -520,106 +452,6 @@ class QueueConsumer(LeaseKeeping):
         except WORKER_RETRY_ERRORS as exc:
             reraise_if_cancelling()  # a cancel can surface as a connection error
             self._redis_failed("progress", exc)
-
-    # --- acknowledging ---------------------------------------------------------------------
-
-    def _ack(self, job: Job[Any], result: str) -> None:
-        lease = job.lease
-        self._acks += (*lease, result)
-        self._unacked.add(lease)
-        if self._ack_task is None:
-            self._ack_task = asyncio.create_task(self._flush_acks())
-
-    async def _flush_acks(self) -> None:
-        # One flush in flight at a time: whatever completes meanwhile rides the next batch.
-        backoff = Backoff()
-        try:
-            while self._acks:
-                batch, self._acks = self._acks, []
-                try:
-                    await self._complete(batch)
-                except WORKER_RETRY_ERRORS as exc:
-                    reraise_if_cancelling()  # a cancel can surface as a connection error
-                    if is_script_error(exc):
-                        # The same batch would fail again: ack one by one instead.
-                        self._redis_failed("complete", exc)
-                        await self._complete_singly(batch)
-                        continue
-                    self._acks[:0] = batch  # keep order; nothing is dropped
-                    self._redis_failed("complete", exc)
-                    await backoff.sleep()
-                    continue
-                except Exception as exc:  # a bug must not wedge every ack
-                    self._gave_up("complete", exc)
-                    await self._complete_singly(batch)
-                    continue
-                backoff.reset()
-                self._redis_succeeded()
-                self._unacked.difference_update(zip(batch[0::3], batch[1::3], strict=True))
-        finally:
-            self._ack_task = None
-
-    async def _complete(self, batch: list[str]) -> None:
-        args = [self.config.keep_completed, self._events, *batch]
-        await self.scripts.complete(keys=self._complete_keys, args=args)
-
-    async def _complete_singly(self, batch: list[str]) -> None:
-        """Ack a batch the script refused one job at a time. A job whose ack still fails is
-        given up: its lease lapses and it is reclaimed and runs again (at least once)."""
-        for i in range(0, len(batch), 3):
-            try:
-                await self._with_retry("complete", partial(self._complete, batch[i : i + 3]))
-            except Exception as exc:  # reported; the lease decides
-                self._gave_up("complete", exc)
-            self._unacked.discard((batch[i], batch[i + 1]))
-
-    async def _flush_acks_until(self, deadline: float) -> None:
-        while (self._acks or self._ack_task) and time.monotonic() < deadline:
-            if self._ack_task is None:
-                self._ack_task = asyncio.create_task(self._flush_acks())
-            await asyncio.wait([self._ack_task], timeout=max(0.0, deadline - time.monotonic()))
-
-    # --- Redis health ----------------------------------------------------------------------
-
-    async def _with_retry(self, operation: str, call: Any, *, attempts: int | None = None) -> Any:
-        """Retry a state change through a Redis outage (capped backoff); None = forever."""
-        backoff = Backoff()
-        tries = 0
-        while True:
-            try:
-                result = await call()
-            except WORKER_RETRY_ERRORS as exc:
-                reraise_if_cancelling()  # a cancel can surface as a connection error
-                tries += 1
-                self._redis_failed(operation, exc)
-                if (attempts is not None and tries >= attempts) or is_script_error(exc):
-                    raise
-                await backoff.sleep()
-            else:
-                self._redis_succeeded()
-                return result
-
-    def _redis_failed(self, operation: str, exc: BaseException) -> None:
-        if is_script_error(exc):
-            # Redis answered: not an outage (health stays green for it, the log says what).
-            notify(self.observers, "script_error", self.name, operation=operation, error=exc)
-            return
-        self.redis_ok = False
-        notify(self.observers, "redis_error", self.name, operation=operation, error=exc)
-
-    def _gave_up(self, operation: str, exc: BaseException) -> None:
-        """An ack or failure record given up (its job's lease decides what happens next)."""
-        if not is_script_error(exc):  # (a script error was reported as one already)
-            self._loop_crashed(operation, exc, 0.0)
-
-    def _loop_crashed(self, loop: str, exc: BaseException, restart_in: float) -> None:
-        notify(self.observers, "loop_crashed", self.name, loop=loop, error=exc,
-               restart_in=restart_in)  # fmt: skip
-
-    def _redis_succeeded(self) -> None:
-        if not self.redis_ok:
-            self.redis_ok = True
-            notify(self.observers, "redis_recovered", self.name)
 
 
 def _raised(exc: BaseException) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from worker_runtime.consuming.cancellation import reraise_if_cancelling
 from worker_runtime.consuming.observers import notify
+from worker_runtime.consuming.redis_health import RedisHealth
 from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def pairs(flat: list[str]) -> list[Lease]:
     return list(zip(flat[0::2], flat[1::2], strict=True))
 
 
-class LeaseKeeping:
+class LeaseKeeping(RedisHealth):
     """Mixed into `QueueConsumer`, which provides these attributes and the Redis-health calls."""
 
     name: str
@@ -52,13 +53,7 @@ class LeaseKeeping:
     _lost: set[Lease]
     _events: int
 
-    def _redis_failed(self, operation: str, exc: BaseException) -> None:
-        raise NotImplementedError
-
     def lease_ids(self) -> set[Lease]:
-        raise NotImplementedError
-
-    async def _with_retry(self, operation: str, call: Any, *, attempts: int | None = None) -> Any:
         raise NotImplementedError
 
     async def _lease_loop(self) -> None:

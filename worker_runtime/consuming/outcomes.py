@@ -1,0 +1,180 @@
+"""Recording a run's outcome in Redis: a failure (retry, dead letter or final failure, by the
+retry policy) through fail.lua, and acknowledgements of completed runs, batched through
+complete.lua. Each is fenced by the run's lease token: Redis refuses the outcome of a run whose
+lease was lost, and observers hear only of outcomes Redis recorded.
+
+Mixed into `QueueConsumer`, which provides the attributes and the Redis-health calls below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import traceback
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from worker_runtime.consuming.cancellation import reraise_if_cancelling
+from worker_runtime.consuming.observers import notify
+from worker_runtime.consuming.redis_health import RedisHealth
+from worker_runtime.core.backoff import retry_delay_ms, should_retry
+from worker_runtime.core.codec import dumps, printable
+from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS, is_script_error
+from worker_runtime.redis_io.reconnect import Backoff
+
+if TYPE_CHECKING:
+    from worker_runtime.config import QueueConfig
+    from worker_runtime.consuming.leases import Lease
+    from worker_runtime.consuming.observers import WorkerObserver
+    from worker_runtime.consuming.processor import Job
+    from worker_runtime.redis_io.scripts import Scripts
+
+
+class OutcomeRecording(RedisHealth):
+    """Failures and acknowledgements of a consumer's runs."""
+
+    config: QueueConfig
+    scripts: Scripts
+    observers: list[WorkerObserver]
+    token: str
+    failed: int
+    _events: int
+    _acks: list[str]
+    _unacked: set[Lease]
+    _ack_task: asyncio.Task[None] | None
+    _fail_keys: list[str]
+    _complete_keys: list[str]
+
+    def _abandoned(self, job: Job[Any]) -> bool:
+        raise NotImplementedError
+
+    def _lease_lost(self, job: Job[Any]) -> bool:
+        raise NotImplementedError
+
+    def _finish(self, job: Job[Any]) -> None:
+        raise NotImplementedError
+
+    async def _fail(
+        self,
+        job: Job[Any],
+        started: float,
+        message: str,
+        exc: BaseException | None,
+        *,
+        retryable: bool,
+    ) -> None:
+        if self._abandoned(job):
+            return
+        if self._lease_lost(job):
+            self._finish(job)
+            return
+        duration = time.perf_counter() - started
+        message = printable(message)
+        tb = printable("".join(traceback.format_exception(exc))) if exc is not None else ""
+        error_type = type(exc).__name__ if exc is not None else "JobResultFailure"
+        if should_retry(self.config.retry, attempts_made=job.attempt, retryable=retryable):
+            outcome = "retry"
+            delay = retry_delay_ms(
+                self.config.retry.backoff, attempts_made=job.attempt, random=random.random
+            )
+        else:
+            outcome = "dead" if self.config.dead_letter else "fail"
+            delay = 0
+        record = dumps(
+            {
+                "attempt": job.attempt,
+                "error": message,
+                "error_type": error_type,
+                "started_at": round(job.started_at * 1000),
+                "worker": self.token,
+            }
+        )
+        args = [job.id, job._lease, outcome, delay, message, tb, record, self._events]
+        # Keep the slot until the failure is recorded, so a retry storm cannot outrun Redis.
+        self._unacked.add(job.lease)
+        try:
+            applied = await self._with_retry(
+                "fail", lambda: self.scripts.fail(self._fail_keys, args)
+            )
+        except Exception as exc:  # a script error: reported, never retried
+            # Not recorded: the lease lapses and the job is reclaimed (and runs again).
+            self._gave_up("fail", exc)
+            applied = 0
+        finally:
+            self._unacked.discard(job.lease)
+            self._finish(job)
+        if not int(applied):
+            # Redis refused it: the lease was lost (reclaimed and finished elsewhere, cancelled,
+            # removed). Observers hear only of outcomes that were recorded.
+            return
+        self.failed += 1
+        notify(
+            self.observers,
+            "job_failed",
+            job,
+            duration=duration,
+            error=message,
+            error_type=error_type,
+            traceback=tb,
+            outcome=outcome,
+            retry_delay_ms=delay,
+        )
+
+    # --- acknowledging ---------------------------------------------------------------------
+
+    def _ack(self, job: Job[Any], result: str) -> None:
+        lease = job.lease
+        self._acks += (*lease, result)
+        self._unacked.add(lease)
+        if self._ack_task is None:
+            self._ack_task = asyncio.create_task(self._flush_acks())
+
+    async def _flush_acks(self) -> None:
+        # One flush in flight at a time: whatever completes meanwhile rides the next batch.
+        backoff = Backoff()
+        try:
+            while self._acks:
+                batch, self._acks = self._acks, []
+                try:
+                    await self._complete(batch)
+                except WORKER_RETRY_ERRORS as exc:
+                    reraise_if_cancelling()  # a cancel can surface as a connection error
+                    if is_script_error(exc):
+                        # The same batch would fail again: ack one by one instead.
+                        self._redis_failed("complete", exc)
+                        await self._complete_singly(batch)
+                        continue
+                    self._acks[:0] = batch  # keep order; nothing is dropped
+                    self._redis_failed("complete", exc)
+                    await backoff.sleep()
+                    continue
+                except Exception as exc:  # a bug must not wedge every ack
+                    self._gave_up("complete", exc)
+                    await self._complete_singly(batch)
+                    continue
+                backoff.reset()
+                self._redis_succeeded()
+                self._unacked.difference_update(zip(batch[0::3], batch[1::3], strict=True))
+        finally:
+            self._ack_task = None
+
+    async def _complete(self, batch: list[str]) -> None:
+        args = [self.config.keep_completed, self._events, *batch]
+        await self.scripts.complete(keys=self._complete_keys, args=args)
+
+    async def _complete_singly(self, batch: list[str]) -> None:
+        """Ack a batch the script refused one job at a time. A job whose ack still fails is
+        given up: its lease lapses and it is reclaimed and runs again (at least once)."""
+        for i in range(0, len(batch), 3):
+            try:
+                await self._with_retry("complete", partial(self._complete, batch[i : i + 3]))
+            except Exception as exc:  # reported; the lease decides
+                self._gave_up("complete", exc)
+            self._unacked.discard((batch[i], batch[i + 1]))
+
+    async def _flush_acks_until(self, deadline: float) -> None:
+        while (self._acks or self._ack_task) and time.monotonic() < deadline:
+            if self._ack_task is None:
+                self._ack_task = asyncio.create_task(self._flush_acks())
+            await asyncio.wait([self._ack_task], timeout=max(0.0, deadline - time.monotonic()))
