@@ -13,8 +13,12 @@ from typing import Any
 
 from worker_runtime.core.codec import encode_payload
 
-#: Jobs per enqueue script call: bounds how long one call holds Redis.
-ENQUEUE_CHUNK = 1000
+#: Jobs per enqueue script call: bounds how long one call holds Redis (≈20 ms for 10,000). One
+#: call is all or nothing: Redis checks maxmemory before a script's first write only, so a batch
+#: of up to this many jobs is refused whole when Redis is full, never written in part.
+ENQUEUE_CHUNK = 10_000
+#: Ids per call of the control scripts (replay, purge): their Lua passes ids to one command.
+CONTROL_CHUNK = 1000
 
 #: Priorities are integers in this range (the prioritized ZSET's score keeps them exact).
 MAX_PRIORITY = 1_000_000

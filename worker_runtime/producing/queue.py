@@ -20,6 +20,7 @@ from worker_runtime.core.keys import (
 from worker_runtime.producing.control_scripts import ControlScripts
 from worker_runtime.producing.events import wait_for_job
 from worker_runtime.producing.flows import ChildFailurePolicy, Flow, enqueue_flow
+from worker_runtime.producing.job_spec import CONTROL_CHUNK
 from worker_runtime.producing.job_spec import ENQUEUE_CHUNK as ENQUEUE_CHUNK
 from worker_runtime.producing.job_spec import InvalidJobSpec as InvalidJobSpec
 from worker_runtime.producing.job_spec import JobSpec as JobSpec
@@ -164,7 +165,9 @@ class Queue:
         return job
 
     async def enqueue_many(self, jobs: Iterable[JobSpec | Any]) -> list[EnqueuedJob]:
-        """Add many jobs in one round trip (pipelined script calls of ENQUEUE_CHUNK jobs).
+        """Add many jobs in one round trip (pipelined script calls of ENQUEUE_CHUNK jobs). A
+        batch of up to ENQUEUE_CHUNK (10,000) jobs is one script call: written whole or, when
+        Redis refuses it (maxmemory reached: `ResponseError` OOM), not at all.
 
         Items that are not `JobSpec` are taken as payloads.
         """
@@ -304,11 +307,11 @@ class Queue:
     async def _each_dead_batch(self, ids: Sequence[str] | None, call: Any) -> int:
         total = 0
         if ids is not None:
-            for start in range(0, len(ids), ENQUEUE_CHUNK):
-                total += int(await call(list(ids[start : start + ENQUEUE_CHUNK])))
+            for start in range(0, len(ids), CONTROL_CHUNK):
+                total += int(await call(list(ids[start : start + CONTROL_CHUNK])))
             return total
         offset = 0  # past the ids left in the store (a parent replay skips)
-        while batch := await self.dead_letter_ids(offset=offset, limit=ENQUEUE_CHUNK):
+        while batch := await self.dead_letter_ids(offset=offset, limit=CONTROL_CHUNK):
             done = int(await call(batch))
             total += done
             offset += len(batch) - done
