@@ -207,8 +207,8 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
                     args=[self.settings.lease_ms, want, token, *self._fetch_limits],
                 )
             except WORKER_RETRY_ERRORS as exc:
+                self.slots.give(want)  # first: a stop surfacing here must not keep them
                 reraise_if_cancelling()  # a cancel can surface as a connection error
-                self.slots.give(want)
                 self._redis_failed("fetch", exc)
                 # The token is kept: if the call ran and only its reply was lost, the retry
                 # gets the jobs it leased (fetch.lua), instead of leaving them to stall.
@@ -254,6 +254,11 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
                                  PayloadValidationError(message), retryable=False)  # fmt: skip
             except Exception as exc:  # reported; the lease decides
                 self._gave_up("fail", exc)
+            finally:
+                # However it ended (a renewal may report the lease lost and cancel it before
+                # the key is renamed): its slot is given back, its lease no longer held.
+                self._finish(job)
+                self._lost.discard(job.lease)
 
         self.running[job.lease] = (job, asyncio.create_task(bury()))
 
@@ -390,7 +395,7 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
                 return
             try:
                 encoded = "" if result is None else dumps(result)
-            except (TypeError, ValueError) as exc:
+            except Exception as exc:  # TypeError, ValueError, RecursionError, a serializer's own
                 message = f"result is not JSON serializable: {exc}"
                 await self._fail(job, started, message, exc, retryable=False)
                 return

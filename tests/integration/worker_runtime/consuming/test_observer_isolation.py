@@ -61,14 +61,24 @@ async def test_a_raising_observer_does_not_touch_the_job_or_other_observers(
     assert sorted(runs) == sorted(j.id for j in jobs)  # each ran once: acknowledged
 
 
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    "result", [object(), _nested(100_000)], ids=["not JSON", "nested too deep (RecursionError)"]
+)
 async def test_a_result_that_cannot_be_stored_fails_the_job_with_the_reason(
-    redis_url: str,
+    redis_url: str, result: object
 ) -> None:
     worker = Worker(settings=fast_settings(redis_url))
 
     @worker.processor("unstorable")
     async def handle(job: Job[Any]) -> object:
-        return object()
+        return result
 
     async with running(worker), Queue("unstorable", redis_url=redis_url) as q:
         (job,) = await q.enqueue_many([{"n": 1}])
@@ -82,6 +92,14 @@ async def test_a_result_that_cannot_be_stored_fails_the_job_with_the_reason(
         assert record is not None
         assert "result is not JSON serializable" in (record.error or "")
         assert record.attempts == 1  # not retried: the same code returns the same result
+        # ...and its slot was given back (a task that ended without it leaked it for good;
+        # the fetch loop holds slots only for the length of a call).
+        slots = worker.consumers["unstorable"].slots
+
+        async def free() -> bool:
+            return slots.used == 0
+
+        await eventually(free, description="every slot given back")
 
 
 class Recording:
