@@ -25,7 +25,8 @@ from worker_runtime.producing.sync import SyncQueue
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
-KILL_JOBS, KILL_EVERY_S, KILL_REPLICAS = 20_000, 3.0, 3
+# A kill every 1.5 s: on a quiet machine the 20,000 jobs drain in under 10 s.
+KILL_JOBS, KILL_EVERY_S, KILL_REPLICAS = 20_000, 1.5, 3
 
 
 def worker_deployment(name: str, image: str, redis_url: str) -> client.V1Deployment:
