@@ -10,7 +10,7 @@ import json
 import secrets
 import time
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 from pydantic import ValidationError
@@ -23,7 +23,7 @@ from worker_runtime.consuming.cron import run_cron
 from worker_runtime.consuming.idle_wait import IDLE_BLOCK_SECONDS as IDLE_BLOCK_SECONDS
 from worker_runtime.consuming.idle_wait import IdleWait
 from worker_runtime.consuming.leases import Lease, LeaseKeeping
-from worker_runtime.consuming.observers import Completion, WorkerObserver, notify, observer_failed
+from worker_runtime.consuming.observers import WorkerObserver, notify, observer_failed, takes
 from worker_runtime.consuming.outcomes import OutcomeRecording
 from worker_runtime.consuming.processor import Job, JobResult, Registration
 from worker_runtime.consuming.slots import Slots
@@ -36,6 +36,9 @@ from worker_runtime.rate_limit import fetch_limit_args
 from worker_runtime.redis_io.connection import WORKER_RETRY_ERRORS
 from worker_runtime.redis_io.reconnect import Backoff
 from worker_runtime.redis_io.scripts import Scripts, call_undecoded
+
+if TYPE_CHECKING:
+    from worker_runtime.consuming.outcomes import Done
 
 
 class JobTimeout(Exception):
@@ -97,7 +100,9 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
         #: Tasks of processors that ignored cancellation at shutdown (their jobs handed back).
         self.abandoned: set[asyncio.Task[None]] = set()
         self._tasks: list[asyncio.Task[None]] = []
-        self._completions: list[Completion] = []
+        self._done: list[Done] = []
+        #: Observers that take each completion in the job's own context (log lines).
+        self._per_job_completed = [o for o in self.observers if takes(o, "job_completed")]
         self._loop = asyncio.get_running_loop()
         self._context = contextvars.copy_context()  # the worker's, not a job's
         k = self.keys
@@ -402,27 +407,10 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
             self._finish(job)
             if self._lease_lost(job):
                 return
-            self.processed += 1
             duration = time.perf_counter() - started
-            self._ack(job, encoded)  # first: nothing an observer does can keep it unacked
-            for obs in self.observers:
-                try:
-                    obs.job_completed(job, duration=duration, result=result)
-                except Exception:
-                    observer_failed(obs, "job_completed")
-            # And the jobs completed in this pass of the event loop as one batch, in a context
-            # of no job (call_soon would lend it the first job's).
-            self._completions.append((job, duration, result))
-            if len(self._completions) == 1:
-                self._loop.call_soon(self._notify_completed, context=self._context)
-
-    def _notify_completed(self) -> None:
-        batch, self._completions = self._completions, []
-        for obs in self.observers:
-            try:
-                obs.jobs_completed(self.name, batch)
-            except Exception:
-                observer_failed(obs, "jobs_completed")
+            # Observers hear of it once Redis has acknowledged it (never of a refused ack).
+            context = contextvars.copy_context() if self._per_job_completed else None
+            self._ack(job, encoded, (job, duration, result, context))
 
     def _abandoned(self, job: Job[Any]) -> bool:
         """A run abandoned at shutdown ended after all: its job was handed back and the

@@ -80,6 +80,13 @@ class WorkerObserver:
         (it is reclaimed and runs again)."""
 
 
+def takes(observer: WorkerObserver, hook: str) -> bool:
+    """True if ``observer`` implements ``hook`` (not the base class's no-op): hooks nobody
+    takes cost nothing to skip (e.g. keeping each job's context for `job_completed`)."""
+    method = getattr(observer, hook)
+    return getattr(method, "__func__", method) is not getattr(WorkerObserver, hook)
+
+
 def notify(observers: Iterable[WorkerObserver], hook: str, *args: Any, **kwargs: Any) -> None:
     """Call ``hook`` on every observer; one that raises is logged, the others still run."""
     for observer in observers:

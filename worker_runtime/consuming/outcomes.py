@@ -9,6 +9,7 @@ Mixed into `QueueConsumer`, which provides the attributes and the Redis-health c
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import time
 import traceback
@@ -16,7 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from worker_runtime.consuming.cancellation import reraise_if_cancelling
-from worker_runtime.consuming.observers import notify
+from worker_runtime.consuming.observers import notify, observer_failed
 from worker_runtime.consuming.redis_health import RedisHealth
 from worker_runtime.core.backoff import retry_delay_ms, should_retry
 from worker_runtime.core.codec import dumps, printable
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
     from worker_runtime.consuming.observers import WorkerObserver
     from worker_runtime.consuming.processor import Job
     from worker_runtime.redis_io.scripts import Scripts
+
+    #: A completed run awaiting its ack: job, seconds, result, and the job's context (kept
+    #: only when an observer takes `job_completed`).
+    Done = tuple[Job[Any], float, Any, contextvars.Context | None]
 
 
 class OutcomeRecording(RedisHealth):
@@ -45,6 +50,12 @@ class OutcomeRecording(RedisHealth):
     _ack_task: asyncio.Task[None] | None
     _fail_keys: list[str]
     _complete_keys: list[str]
+    _done: list[Done]
+    _per_job_completed: list[WorkerObserver]
+    _loop: asyncio.AbstractEventLoop
+    _context: contextvars.Context
+    name: str
+    processed: int
 
     def _abandoned(self, job: Job[Any]) -> bool:
         raise NotImplementedError
@@ -123,12 +134,14 @@ class OutcomeRecording(RedisHealth):
 
     # --- acknowledging ---------------------------------------------------------------------
 
-    def _ack(self, job: Job[Any], result: str) -> None:
+    def _ack(self, job: Job[Any], result: str, done: Done) -> None:
         lease = job.lease
         self._acks += (*lease, result)
+        self._done.append(done)
         self._unacked.add(lease)
         if self._ack_task is None:
-            self._ack_task = asyncio.create_task(self._flush_acks())
+            # In the worker's context, not this job's (its log fields must not leak).
+            self._ack_task = self._loop.create_task(self._flush_acks(), context=self._context)
 
     async def _flush_acks(self) -> None:
         # One flush in flight at a time: whatever completes meanwhile rides the next batch.
@@ -136,42 +149,75 @@ class OutcomeRecording(RedisHealth):
         try:
             while self._acks:
                 batch, self._acks = self._acks, []
+                done, self._done = self._done, []
                 try:
-                    await self._complete(batch)
+                    refused = await self._complete(batch)
                 except WORKER_RETRY_ERRORS as exc:
                     reraise_if_cancelling()  # a cancel can surface as a connection error
                     if is_script_error(exc):
                         # The same batch would fail again: ack one by one instead.
                         self._redis_failed("complete", exc)
-                        await self._complete_singly(batch)
+                        await self._complete_singly(batch, done)
                         continue
                     self._acks[:0] = batch  # keep order; nothing is dropped
+                    self._done[:0] = done
                     self._redis_failed("complete", exc)
                     await backoff.sleep()
                     continue
                 except Exception as exc:  # a bug must not wedge every ack
                     self._gave_up("complete", exc)
-                    await self._complete_singly(batch)
+                    await self._complete_singly(batch, done)
                     continue
                 backoff.reset()
                 self._redis_succeeded()
                 self._unacked.difference_update(zip(batch[0::3], batch[1::3], strict=True))
+                self._completed(done, refused)
         finally:
             self._ack_task = None
 
-    async def _complete(self, batch: list[str]) -> None:
+    async def _complete(self, batch: list[str]) -> list[int]:
+        """Ack ``batch``; the positions of the runs Redis refused (their lease was lost)."""
         args = [self.config.keep_completed, self._events, *batch]
-        await self.scripts.complete(keys=self._complete_keys, args=args)
+        refused: list[int] = await self.scripts.complete(keys=self._complete_keys, args=args)
+        return refused
 
-    async def _complete_singly(self, batch: list[str]) -> None:
+    async def _complete_singly(self, batch: list[str], done: list[Done]) -> None:
         """Ack a batch the script refused one job at a time. A job whose ack still fails is
         given up: its lease lapses and it is reclaimed and runs again (at least once)."""
-        for i in range(0, len(batch), 3):
+        refused: list[int] = []
+        for k, i in enumerate(range(0, len(batch), 3)):
             try:
-                await self._with_retry("complete", partial(self._complete, batch[i : i + 3]))
+                one = partial(self._complete, batch[i : i + 3])
+                if await self._with_retry("complete", one):
+                    refused.append(k)
             except Exception as exc:  # reported; the lease decides
                 self._gave_up("complete", exc)
+                refused.append(k)
             self._unacked.discard((batch[i], batch[i + 1]))
+        self._completed(done, refused)
+
+    def _completed(self, done: list[Done], refused: list[int]) -> None:
+        """Tell observers of the runs Redis acknowledged: each in its job's own context (log
+        fields the processor bound), then all as one batch."""
+        if refused:
+            skip = set(refused)
+            done = [d for k, d in enumerate(done) if k not in skip]
+        self.processed += len(done)
+        for obs in self._per_job_completed:
+            for job, duration, result, context in done:
+                try:
+                    if context is None:
+                        obs.job_completed(job, duration=duration, result=result)
+                    else:
+                        context.run(obs.job_completed, job, duration=duration, result=result)
+                except Exception:
+                    observer_failed(obs, "job_completed")
+        batch = [(job, duration, result) for job, duration, result, _ in done]
+        for obs in self.observers:
+            try:
+                obs.jobs_completed(self.name, batch)
+            except Exception:
+                observer_failed(obs, "jobs_completed")
 
     async def _flush_acks_until(self, deadline: float) -> None:
         while (self._acks or self._ack_task) and time.monotonic() < deadline:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from worker_runtime.config import WorkerSettings
-from worker_runtime.consuming.observers import WorkerObserver, observer_failed
+from worker_runtime.consuming.observers import WorkerObserver, observer_failed, takes
 from worker_runtime.observing.alerts import Alerting, AlertSink, LogSink, WebhookSink
 from worker_runtime.observing.health import ComponentHealth
 from worker_runtime.observing.heartbeat import Heartbeat
@@ -142,15 +142,11 @@ class ObserverGroup(WorkerObserver):
     def __init__(self, observers: Sequence[WorkerObserver]) -> None:
         self.members = list(observers)
         for hook in HOOKS:
-            handlers = [getattr(o, hook) for o in self.members if _implements(o, hook)]
+            handlers = [getattr(o, hook) for o in self.members if takes(o, hook)]
             if len(handlers) == 1:
                 setattr(self, hook, handlers[0])
             elif handlers:
                 setattr(self, hook, _fan_out(hook, tuple(handlers)))
-
-
-def _implements(observer: WorkerObserver, hook: str) -> bool:
-    return getattr(type(observer), hook) is not getattr(WorkerObserver, hook)
 
 
 def _fan_out(hook: str, handlers: tuple[Callable[..., None], ...]) -> Callable[..., None]:

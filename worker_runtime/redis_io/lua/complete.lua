@@ -11,8 +11,9 @@ ARGV[1] keep completed: -1 keep all, 0 delete at once, N keep the newest N
 ARGV[2] events stream length (approximate MAXLEN), 0 = no events
 ARGV[3..] triples: id, lease token (fetch.lua: one per lease), result JSON ('' for none)
 One 'completed' event per call lists the batch's ids (one XADD per batch, not per job).
-Returns: number of jobs acknowledged (a job whose lease was lost is skipped: another lease
-of it may be running). ]]
+Returns: the positions (0-based, in triples) of the jobs NOT acknowledged, usually none: a job
+whose lease was lost is skipped (another lease of it may be running), and the worker tells its
+observers only of the jobs acknowledged. ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local keep = tonumber(ARGV[1])
@@ -28,25 +29,29 @@ local function int(v) return v and string.find(v, '^-?%d+$') and #v <= 8 and ton
 -- First every read and check, then the writes: a job hash with garbage in it (or a key of
 -- another type) must not stop the script after part of the batch was written, which left
 -- the counters low and the rest of the batch to be retried for ever.
-local acks = {}
+local acks, refused = {}, {}
 for i = 3, #ARGV, 3 do
   local id = ARGV[i]
   local jk = KEYS[4] .. id
   local f = redis.pcall('HMGET', jk, 'lk', 'st', 'par', 'pend', 'att')
-  if not f.err and f[1] == ARGV[i + 1] and redis.call('ZSCORE', KEYS[1], id) then
+  if f.err or f[1] ~= ARGV[i + 1] or not redis.call('ZSCORE', KEYS[1], id) then
+    refused[#refused + 1] = (i - 3) / 3
+  else
     local parent = f[3]
     if parent then
       -- A parent whose hash is broken cannot take the result: the child still completes.
       local p = redis.pcall('HMGET', KEYS[4] .. parent, 'pend')
       if p.err or not int(p[1]) then parent = nil end
     end
-    acks[#acks + 1] = {id = id, jk = jk, st = count(f[2]), parent = parent, kids = f[4],
-                       att = count(f[5]), res = ARGV[i + 2]}
+    acks[#acks + 1] = {pos = (i - 3) / 3, id = id, jk = jk, st = count(f[2]), parent = parent,
+                       kids = f[4], att = count(f[5]), res = ARGV[i + 2]}
   end
 end
 for _, a in ipairs(acks) do
   local id, jk = a.id, a.jk
-  if redis.call('ZREM', KEYS[1], id) == 1 then  -- (an id twice in one batch is acked once)
+  if redis.call('ZREM', KEYS[1], id) == 0 then
+    refused[#refused + 1] = a.pos  -- an id twice in one batch is acked once
+  else
     n = n + 1
     if maxlen > 0 then done[n] = id end
     if a.st then busy = busy + (now - a.st) end
@@ -104,4 +109,4 @@ if keep > 0 then
     redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
   end
 end
-return n
+return refused

@@ -196,6 +196,55 @@ async def test_observers_are_not_told_of_a_failure_redis_refused(redis_url: str)
     assert rec.state is JobState.ACTIVE  # untouched: the other worker's to finish
 
 
+class CompletionSeen(WorkerObserver):
+    def __init__(self) -> None:
+        self.one_by_one: list[str] = []
+        self.batched: list[str] = []
+
+    def job_completed(self, job: Job[Any], **kwargs: Any) -> None:
+        self.one_by_one.append(job.id)
+
+    def jobs_completed(self, queue: str, completions: Any) -> None:
+        self.batched += [job.id for job, _, _ in completions]
+
+
+async def test_observers_are_not_told_of_a_completion_redis_refused(redis_url: str) -> None:
+    """The lease moved to another worker while the job ran: its ack is refused by Redis, so no
+    observer counts it as completed (no 'completed' row or metric for another worker's run),
+    while a job whose ack Redis accepted is reported, once, after the ack."""
+    seen = CompletionSeen()
+    worker = Worker(settings=fast_settings(redis_url), observers=[seen])
+    q = Queue("oc", redis_url=redis_url)
+
+    @worker.processor("oc")
+    async def handle(job: Job[Any]) -> None:
+        if job.data.get("steal"):
+            # What a reclaim and another worker's fetch leave: the lease is someone else's.
+            await q.redis.hset(q.keys.job(job.id), "lk", "another-worker")
+
+    async with q, running(worker):
+        stolen = await q.enqueue({"steal": True})
+        await eventually(lambda: _idle(worker), timeout=5, description="run over")
+        kept = await q.enqueue({})
+
+        async def completed() -> bool:
+            return (await q.counts())["completed"] == 1
+
+        await eventually(completed, timeout=5, description="the other job completed")
+
+        async def reported() -> bool:
+            return bool(seen.batched)
+
+        await eventually(reported, timeout=5, description="reported")
+        rec = await q.get_job(stolen.id)
+        processed = worker.processed
+    assert seen.one_by_one == [kept.id]
+    assert seen.batched == [kept.id]
+    assert processed == 1
+    assert rec is not None
+    assert rec.state is JobState.ACTIVE  # untouched: the other worker's to finish
+
+
 async def ignore_cancellation_until(release: asyncio.Event) -> None:
     while not release.is_set():
         with contextlib.suppress(asyncio.CancelledError):

@@ -43,6 +43,27 @@ async def test_fail_with_garbage_fields_still_retries_the_job(redis_url: str) ->
     assert [h.error for h in stored.history][-1] == "boom"
 
 
+async def test_complete_returns_the_positions_it_refused(redis_url: str) -> None:
+    """Only acknowledged runs may be reported as completed: the script names the others (a
+    lost lease, a job no longer active, the same run twice in one batch)."""
+    async with Queue("vr", redis_url=redis_url) as q:
+        k = q.keys
+        jobs = await q.enqueue_many([{"i": i} for i in range(3)])
+        await q.scripts.fetch(keys=plain_fetch_keys(k), args=[60_000, 3, "w"])
+        await q.redis.zrem(k.active, jobs[2].id)  # e.g. removed while it ran
+        triples = [(jobs[0].id, "w"), (jobs[1].id, "not-the-lease"), (jobs[2].id, "w"),
+                   (jobs[0].id, "w")]  # fmt: skip
+        args: list[object] = [-1, 0]
+        for job_id, token in triples:
+            args += [job_id, token, ""]
+        refused = await q.scripts.complete(
+            keys=[k.active, k.completed, k.stats, k.job_prefix], args=args
+        )
+        stats = await q.redis.hgetall(k.stats)
+    assert sorted(refused) == [1, 2, 3]
+    assert stats["completed"] == "1"
+
+
 async def test_complete_with_one_garbage_hash_acks_the_whole_batch(redis_url: str) -> None:
     async with Queue("vc", redis_url=redis_url) as q:
         k = q.keys
@@ -52,12 +73,12 @@ async def test_complete_with_one_garbage_hash_acks_the_whole_batch(redis_url: st
         args: list[object] = [-1, 0]
         for job in jobs:
             args += [job.id, "w", "1"]  # id, lease token, result
-        acked = await q.scripts.complete(
+        refused = await q.scripts.complete(
             keys=[k.active, k.completed, k.stats, k.job_prefix], args=args
         )
         counts = await q.counts()
         stats = await q.redis.hgetall(k.stats)
-    assert acked == 3
+    assert refused == []
     assert counts["completed"] == 3
     assert counts["active"] == 0
     assert stats["completed"] == "3"
