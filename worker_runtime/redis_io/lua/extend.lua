@@ -18,7 +18,10 @@ local deadline = now + lease
 local lost, cancelled = {}, {}
 for i = 2, #ARGV, 2 do
   local id, token = ARGV[i], ARGV[i + 1]
-  local f = redis.call('HMGET', KEYS[2] .. id, 'lk', 'state')
+  -- pcall: a job key of another type (overwritten by something else) loses its own lease,
+  -- not every lease of the batch.
+  local f = redis.pcall('HMGET', KEYS[2] .. id, 'lk', 'state')
+  if f.err then f = {} end
   if f[1] == token and redis.call('ZSCORE', KEYS[1], id) then
     redis.call('ZADD', KEYS[1], 'XX', deadline, id)
   else

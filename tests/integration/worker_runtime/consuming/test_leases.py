@@ -288,3 +288,45 @@ async def test_reclaim_of_a_job_with_a_garbage_stall_count_loses_nothing(redis_u
     assert rec.error is not None
     assert "corrupt job hash" in rec.error
     assert "many" in rec.error
+
+
+async def test_a_job_key_of_the_wrong_type_does_not_stop_the_other_renewals(
+    redis_url: str,
+) -> None:
+    """Something overwrote one running job's hash with a string: its lease is reported lost
+    (the run stops), and the worker's other leases are still renewed (no stall, one run)."""
+    release = asyncio.Event()
+    started: list[str] = []
+    worker = Worker(settings=fast_settings(redis_url))
+
+    @worker.processor("wt", config=QueueConfig(concurrency=2))
+    async def handle(job: Job[Any]) -> None:
+        started.append(job.id)
+        await release.wait()
+
+    async with Queue("wt", redis_url=redis_url) as q, running(worker):
+        broken, healthy = await q.enqueue_many([{}, {}])
+
+        async def both_running() -> bool:
+            return len(started) == 2
+
+        await eventually(both_running, timeout=5, description="both running")
+        await q.redis.delete(q.keys.job(broken.id))
+        await q.redis.set(q.keys.job(broken.id), "not a hash")
+
+        async def broken_run_stopped() -> bool:
+            return worker.active == 1
+
+        await eventually(broken_run_stopped, timeout=5, description="the broken run stopped")
+        # Three lease lengths: the healthy job would have been reclaimed without renewals.
+        await asyncio.sleep(3)
+        release.set()
+
+        async def healthy_completed() -> bool:
+            rec = await q.get_job(healthy.id)
+            return rec is not None and rec.state == "completed"
+
+        await eventually(healthy_completed, timeout=5, description="healthy job completed")
+        rec = await q.get_job(healthy.id)
+    assert rec is not None and rec.stalls == 0
+    assert started.count(healthy.id) == 1
