@@ -382,9 +382,9 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
         except JobTimeout as exc:
             await self._fail(job, started, str(exc), exc, retryable=True)
         except NonRetryableError as exc:
-            await self._fail(job, started, str(exc) or type(exc).__name__, exc, retryable=False)
+            await self._fail(job, started, _message(exc), exc, retryable=False)
         except Exception as exc:
-            await self._fail(job, started, str(exc) or type(exc).__name__, exc, retryable=True)
+            await self._fail(job, started, _message(exc), exc, retryable=True)
         except BaseException as exc:
             # SystemExit, KeyboardInterrupt, GeneratorExit or another BaseException from the
             # processor: a failed attempt, not the worker's end (a job calling sys.exit()
@@ -447,10 +447,21 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
             self._redis_failed("progress", exc)
 
 
+def _message(exc: BaseException) -> str:
+    """``str(exc)``, or the type's name when that is empty or raises (user code's ``__str__``
+    must not take the job's task down with its slot and lease)."""
+    try:
+        detail = str(exc)
+    except Exception:
+        return f"{type(exc).__name__} (its message could not be read)"
+    return detail or type(exc).__name__
+
+
 def _raised(exc: BaseException) -> str:
     """The error message of a BaseException a processor raised (names the type)."""
-    detail = str(exc)
-    return f"processor raised {type(exc).__name__}" + (f": {detail}" if detail else "")
+    detail = _message(exc)
+    name = type(exc).__name__
+    return f"processor raised {name}" + (f": {detail}" if detail != name else "")
 
 
 def _log() -> Any:

@@ -196,6 +196,39 @@ async def test_observers_are_not_told_of_a_failure_redis_refused(redis_url: str)
     assert rec.state is JobState.ACTIVE  # untouched: the other worker's to finish
 
 
+class Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no message for you")
+
+
+async def test_an_exception_whose_message_cannot_be_read_fails_the_attempt(
+    redis_url: str,
+) -> None:
+    """str(exc) raising inside the worker's error handling must not kill the job's task (its
+    slot leaked, its lease renewed for ever): the attempt fails with the exception's type."""
+    worker = Worker(settings=fast_settings(redis_url))
+
+    @worker.processor("up", config=QueueConfig(retry={"attempts": 1}, concurrency=1))
+    async def handle(job: Job[Any]) -> None:
+        if job.data.get("bad"):
+            raise Unprintable()
+
+    async with Queue("up", redis_url=redis_url) as q, running(worker):
+        bad = await q.enqueue({"bad": True})
+        good = await q.enqueue({})
+
+        async def settled() -> bool:
+            counts = await q.counts()
+            return counts["dead"] == 1 and counts["completed"] == 1
+
+        await eventually(settled, timeout=10, description="one dead, one completed")
+        rec = await q.get_job(bad.id)
+        done = await q.get_job(good.id)
+    assert rec is not None and rec.error is not None
+    assert rec.error.startswith("Unprintable"), rec.error
+    assert done is not None and done.state == "completed"
+
+
 class CompletionSeen(WorkerObserver):
     def __init__(self) -> None:
         self.one_by_one: list[str] = []
