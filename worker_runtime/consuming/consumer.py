@@ -364,16 +364,12 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
                 await self._fail(job, started, _raised(exc), exc, retryable=True)
                 return
             self._finish(job)
-            if lease in self._cancelling or lease in self._lost:
+            if ours:
                 # Cancelled through the queue (cancel.lua recorded it; not retried), or the
                 # lease was lost (the job is another run's now): nothing to record here.
-                hook = "job_cancelled" if lease in self._cancelling else "job_lease_lost"
-                self._cancelling.discard(lease)
-                self._lost.discard(lease)
-                task = asyncio.current_task()
                 if task is not None:
                     task.uncancel()
-                notify(self.observers, hook, job)
+                self._lease_lost(job)
                 return
             # Cancelled by drain(): the job is handed back, not failed.
             raise
@@ -428,12 +424,18 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
 
     def _lease_lost(self, job: Job[Any]) -> bool:
         """True (and observers told) if the run ended after its lease was found lost: another
-        run of the job owns its outcome, so this one records nothing."""
-        if not self._lost or job.lease not in self._lost:
-            return False
-        self._lost.discard(job.lease)
-        notify(self.observers, "job_lease_lost", job)
-        return True
+        run of the job owns its outcome, or it was cancelled through the queue (cancel.lua
+        recorded that) and the processor swallowed the cancellation; this run records nothing."""
+        lease = job.lease
+        if self._lost and lease in self._lost:
+            self._lost.discard(lease)
+            notify(self.observers, "job_lease_lost", job)
+            return True
+        if self._cancelling and lease in self._cancelling:
+            self._cancelling.discard(lease)
+            notify(self.observers, "job_cancelled", job)
+            return True
+        return False
 
     async def report_progress(self, job: Job[Any], value: str) -> None:
         # Progress is informative: a Redis hiccup must not fail the job reporting it.

@@ -89,9 +89,19 @@ async def test_cancel_before_a_worker_runs(redis_url: str) -> None:
 class Cancelled(WorkerObserver):
     def __init__(self) -> None:
         self.ids: list[str] = []
+        self.other: list[tuple[str, str]] = []  # any other outcome reported
 
     def job_cancelled(self, job: Job[Any]) -> None:
         self.ids.append(job.id)
+
+    def job_completed(self, job: Job[Any], **kwargs: Any) -> None:
+        self.other.append(("completed", job.id))
+
+    def job_failed(self, job: Job[Any], **kwargs: Any) -> None:
+        self.other.append(("failed", job.id))
+
+    def job_lease_lost(self, job: Job[Any]) -> None:
+        self.other.append(("lease_lost", job.id))
 
 
 async def test_cancel_an_active_job_cancels_its_task_and_does_not_retry(redis_url: str) -> None:
@@ -122,6 +132,44 @@ async def test_cancel_an_active_job_cancels_its_task_and_does_not_retry(redis_ur
     assert rec is not None
     assert rec.state is JobState.CANCELLED
     assert (counts["active"], counts["failed"], counts["dead"], counts["cancelled"]) == (0, 0, 0, 1)
+
+
+@pytest.mark.parametrize("then", ["returns", "raises"])
+async def test_a_cancelled_run_that_swallows_the_cancel_is_still_cancelled(
+    redis_url: str, then: str
+) -> None:
+    """The processor catches the CancelledError and returns (or raises something else): the
+    job is still reported cancelled, once, and nothing else is reported of that run."""
+    seen = Cancelled()
+    swallowed = asyncio.Event()
+    worker = Worker(settings=fast_settings(redis_url), observers=[seen])
+
+    @worker.processor("cx4")
+    async def handle(job: Job[Any]) -> str:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            swallowed.set()
+        if then == "raises":
+            raise RuntimeError("after the cancel")
+        return "done anyway"
+
+    async with Queue("cx4", redis_url=redis_url) as q, running(worker):
+        job = await q.enqueue({})
+        await eventually(lambda: _active(q), timeout=5, description="running")
+        assert await q.cancel(job.id)
+        await asyncio.wait_for(swallowed.wait(), timeout=2)
+        await eventually(lambda: _idle(worker), timeout=2, description="slot freed")
+
+        async def reported() -> bool:
+            return bool(seen.ids)
+
+        await eventually(reported, timeout=2, description="reported cancelled")
+        rec = await q.get_job(job.id)
+    assert seen.ids == [job.id]
+    assert seen.other == []
+    assert rec is not None
+    assert rec.state is JobState.CANCELLED
 
 
 async def _active(q: Queue) -> bool:
