@@ -171,9 +171,12 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
                 if task in stubborn:
                     _log().error("processor ignored cancellation at shutdown; job handed back",
                                  queue=self.name, job_id=job.id)  # fmt: skip
+            # A run that caught the cancel and finished has its outcome recorded (or being
+            # acked): handing it back too would run it again.
+            unfinished = [job for job, task in leftovers if not _finished(task)]
             # If Redis is down, their leases lapse and a live worker reclaims them.
             with contextlib.suppress(*WORKER_RETRY_ERRORS):
-                await self._release([job for job, _ in leftovers])
+                await self._release(unfinished)
         await self._flush_acks_until(deadline + 5.0)
         for task in self._tasks:
             task.cancel()
@@ -447,6 +450,11 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
         except WORKER_RETRY_ERRORS as exc:
             reraise_if_cancelling()  # a cancel can surface as a connection error
             self._redis_failed("progress", exc)
+
+
+def _finished(task: asyncio.Task[None]) -> bool:
+    """The run ended with its outcome handed to Redis (not cancelled, not still running)."""
+    return task.done() and not task.cancelled() and task.exception() is None
 
 
 def _message(exc: BaseException) -> str:

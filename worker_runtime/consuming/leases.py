@@ -106,6 +106,8 @@ class LeaseKeeping(RedisHealth):
             await asyncio.sleep(RECLAIM_INTERVAL_SECONDS)
 
     async def _release(self, jobs: list[Job[Any]]) -> None:
+        if not jobs:
+            return
         k = self.keys
         args: list[str] = []
         for job in jobs:

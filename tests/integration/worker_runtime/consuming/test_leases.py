@@ -328,5 +328,6 @@ async def test_a_job_key_of_the_wrong_type_does_not_stop_the_other_renewals(
 
         await eventually(healthy_completed, timeout=5, description="healthy job completed")
         rec = await q.get_job(healthy.id)
-    assert rec is not None and rec.stalls == 0
+    assert rec is not None
+    assert rec.stalls == 0
     assert started.count(healthy.id) == 1

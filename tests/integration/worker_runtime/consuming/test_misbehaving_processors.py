@@ -224,9 +224,11 @@ async def test_an_exception_whose_message_cannot_be_read_fails_the_attempt(
         await eventually(settled, timeout=10, description="one dead, one completed")
         rec = await q.get_job(bad.id)
         done = await q.get_job(good.id)
-    assert rec is not None and rec.error is not None
+    assert rec is not None
+    assert rec.error is not None
     assert rec.error.startswith("Unprintable"), rec.error
-    assert done is not None and done.state == "completed"
+    assert done is not None
+    assert done.state == "completed"
 
 
 class CompletionSeen(WorkerObserver):

@@ -11,6 +11,7 @@ from tests.harness.async_waiting import eventually
 from tests.integration.worker_runtime.conftest import fast_settings
 from tests.integration.worker_runtime.processes import output_of, sigterm_and_wait, start_worker
 from worker_runtime import Job, JobState, Queue, Worker
+from worker_runtime.consuming.observers import WorkerObserver
 from worker_runtime.redis_io.connection import connect
 
 pytestmark = pytest.mark.integration
@@ -67,6 +68,55 @@ async def test_unfinished_jobs_return_to_queue_without_an_attempt(redis_url: str
                       "dead": 0}  # fmt: skip
     assert all(r is not None and r.state is JobState.WAITING and r.attempts == 0 for r in recs)
     assert sorted(order) == sorted(j.id for j in jobs)
+
+
+class Outcomes(WorkerObserver):
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    def job_released(self, job: Job[Any]) -> None:
+        self.seen.append(("released", job.data["i"]))
+
+    def jobs_completed(self, queue: str, completions: Any) -> None:
+        self.seen += [("completed", job.data["i"]) for job, _, _ in completions]
+
+
+async def test_a_run_that_finishes_after_the_drain_cancel_is_not_handed_back(
+    redis_url: str,
+) -> None:
+    """Past the grace, drain() cancels what still runs. A processor that catches that and
+    returns at once has finished: its job is acknowledged, not also handed back (which would
+    run it again); the one that honours the cancel is handed back."""
+    seen = Outcomes()
+    worker = Worker(settings=fast_settings(redis_url), concurrency=2, observers=[seen])
+
+    @worker.processor("gf")
+    async def handle(job: Job[Any]) -> str:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            if job.data["i"] == 0:
+                return "finished after all"
+            raise
+        return "slept"
+
+    async with Queue("gf", redis_url=redis_url) as q:
+        swallows, honours = await q.enqueue_many([{"i": 0}, {"i": 1}])
+        await worker.start()
+
+        async def two_active() -> bool:
+            return (await q.counts())["active"] == 2
+
+        await eventually(two_active, timeout=5, description="2 active")
+        await worker.stop(grace_seconds=0.2)
+        done = await q.get_job(swallows.id)
+        back = await q.get_job(honours.id)
+    assert done is not None
+    assert done.state is JobState.COMPLETED
+    assert back is not None
+    assert back.state is JobState.WAITING
+    assert back.attempts == 0
+    assert sorted(seen.seen) == [("completed", 0), ("released", 1)]
 
 
 async def test_sigterm_drains_and_exits_zero(redis_url: str) -> None:
