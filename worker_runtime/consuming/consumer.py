@@ -256,7 +256,7 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
 
         async def bury() -> None:
             try:
-                fix = partial(make_decodable, self.redis, self.keys, raw_id, raw)
+                fix = partial(make_decodable, self.scripts, self.keys, raw_id, raw)
                 await self._with_retry("fail", fix)
                 await self._fail(job, time.perf_counter(), message,
                                  PayloadValidationError(message), retryable=False)  # fmt: skip

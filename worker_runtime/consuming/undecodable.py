@@ -4,9 +4,12 @@ makes it readable before it is dead-lettered: every reader of Redis decodes ids 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from worker_runtime.core.keys import QueueKeys
+
+if TYPE_CHECKING:
+    from worker_runtime.redis_io.scripts import Scripts
 
 
 def shown_id(raw_id: bytes) -> str:
@@ -14,17 +17,11 @@ def shown_id(raw_id: bytes) -> str:
     return raw_id.decode(errors="backslashreplace")
 
 
-async def make_decodable(redis: Any, keys: QueueKeys, raw_id: bytes, raw: bytes) -> None:
-    """Rewrite a leased job's payload, and move it to its `shown_id`, keeping its lease."""
+async def make_decodable(scripts: Scripts, keys: QueueKeys, raw_id: bytes, raw: bytes) -> None:
+    """Rewrite a leased job's payload, and move it to its `shown_id`, keeping its lease
+    (decodable.lua: one atomic step, harmless to repeat)."""
     job_id = shown_id(raw_id)
     raw_key = keys.job_prefix.encode() + raw_id
-    await redis.hset(raw_key, "data", raw.decode(errors="backslashreplace"))
-    if job_id.encode() == raw_id:
-        return
-    # The escaped id takes over the lease; in each step between, the hash exists under one of
-    # the two names and a lease covers it (or reclaim requeues it).
-    score = await redis.zscore(keys.active, raw_id)
-    if score is not None:
-        await redis.zadd(keys.active, {job_id: score})
-        await redis.rename(raw_key, keys.job(job_id))
-        await redis.zrem(keys.active, raw_id)
+    data = raw.decode(errors="backslashreplace")
+    await scripts.decodable(keys=[keys.active, raw_key, keys.job(job_id)],
+                            args=[raw_id, job_id, data])  # fmt: skip

@@ -23,6 +23,7 @@ SCRIPT_NAMES = (
     "remove",
     "progress",
     "observe",
+    "decodable",
 )
 
 
@@ -66,6 +67,7 @@ class Scripts:
     remove: Any
     progress: Any
     observe: Any
+    decodable: Any
 
 
 async def call_undecoded(

@@ -11,7 +11,10 @@ while others tick) expires on time. A clock that went back (a failover to a repl
 clock is behind) shifts nothing. ]]
 local LEASE_CLOCK_MAX_STEP_MS = 1000
 local function lease_tick(clock, active, now)
-  local last = tonumber(redis.call('GET', clock))
+  -- pcall: a clock key of another type (garbage) must not stop every fetch and renewal;
+  -- the SET below replaces it.
+  local v = redis.pcall('GET', clock)
+  local last = type(v) == 'string' and tonumber(v) or nil
   redis.call('SET', clock, now)
   if last and now - last > LEASE_CLOCK_MAX_STEP_MS then
     local gap = now - last - LEASE_CLOCK_MAX_STEP_MS

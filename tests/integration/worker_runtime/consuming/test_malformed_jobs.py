@@ -15,6 +15,7 @@ from tests.integration.worker_runtime.conftest import fast_settings, running
 from tests.integration.worker_runtime.observed import retrying
 from worker_runtime import Job, Queue, Worker
 from worker_runtime.consuming.observers import WorkerObserver
+from worker_runtime.consuming.undecodable import make_decodable
 from worker_runtime.core.keys import QueueKeys
 from worker_runtime.observing.health import readiness_problems
 from worker_runtime.redis_io.connection import connect
@@ -195,7 +196,7 @@ async def test_crashed_loop_restarts_and_readiness_is_red_meanwhile(redis_url: s
 
 
 async def test_script_error_is_reported_as_such_not_as_an_outage(redis_url: str) -> None:
-    """A running job's key replaced by a string: renewing its lease fails inside the script.
+    """The queue's active set replaced by a string: renewing a lease fails inside the script.
     That is a script error (Redis is up): reported as one, the worker stays ready."""
     seen = Seen()
     worker = Worker(settings=fast_settings(redis_url), observers=[seen])
@@ -211,8 +212,8 @@ async def test_script_error_is_reported_as_such_not_as_an_outage(redis_url: str)
             await eventually(
                 lambda: _true(worker.active == 1), timeout=10, description="job running"
             )
-            await q.redis.delete(q.keys.job(job.id))
-            await q.redis.set(q.keys.job(job.id), "garbage")
+            await q.redis.delete(q.keys.active)
+            await q.redis.set(q.keys.active, "garbage")
             await eventually(
                 lambda: _true("extend" in seen.script_errors),
                 timeout=10,
@@ -225,9 +226,55 @@ async def test_script_error_is_reported_as_such_not_as_an_outage(redis_url: str)
     assert all(q.redis_ok for q in health.queues)
 
 
+async def test_a_lease_clock_of_another_type_is_replaced(redis_url: str) -> None:
+    """The queue's lease clock (read by fetch, extend and reclaim) holding a hash must not stop
+    the queue: the scripts overwrite it with the time."""
+    worker = Worker(settings=fast_settings(redis_url))
+
+    @worker.processor("lk")
+    async def handle(job: Job[Any]) -> None:
+        pass
+
+    async with Queue("lk", redis_url=redis_url) as q:
+        await q.redis.hset(q.keys.lease_clock, mapping={"not": "a clock"})
+        await q.enqueue_many([{}] * 5)
+        async with running(worker):
+
+            async def drained() -> bool:
+                return (await q.counts())["completed"] == 5
+
+            await eventually(drained, timeout=10, description="5 completed")
+        clock = await q.redis.get(q.keys.lease_clock)
+    assert clock is not None
+    assert clock.isdigit()
+
+
 async def _true(value: bool) -> bool:
     return value
 
 
 async def _problems(worker: Worker) -> list[str]:
     return readiness_problems(worker)
+
+
+async def test_making_a_job_decodable_twice_changes_nothing_more(redis_url: str) -> None:
+    """The worker retries the rewrite of a job whose id is not UTF-8 when Redis drops the
+    connection, so it may run again after it took effect: the second time must neither leave
+    a stray hash under the raw id nor touch the moved job."""
+    raw = raw_client(redis_url)
+    async with Queue("dd", redis_url=redis_url) as q:
+        k = q.keys
+        bad_id = b"\xff\xfe"
+        bad_key = k.job_prefix.encode() + bad_id
+        fields = {"data": b"\xff{", "att": 0, "stl": 0, "lk": "t1", "state": "active"}
+        await raw.hset(bad_key, mapping=fields)
+        await raw.zadd(k.active, {bad_id: 123})
+        for _ in range(2):
+            await make_decodable(q.scripts, k, bad_id, b"\xff{")
+        moved = await q.redis.hgetall(k.job("\\xff\\xfe"))
+        stray = await raw.exists(bad_key)
+        active = await q.redis.zrange(k.active, 0, -1, withscores=True)
+    await raw.aclose()
+    assert stray == 0
+    assert moved == {"data": "\\xff{", "att": "0", "stl": "0", "lk": "t1", "state": "active"}
+    assert active == [("\\xff\\xfe", 123.0)]
