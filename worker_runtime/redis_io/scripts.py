@@ -30,8 +30,13 @@ SCRIPT_NAMES = (
 #: Scripts that only read: allowed on a replica and while Redis is out of memory.
 READ_ONLY_SCRIPTS = frozenset({"observe"})
 
-#: Scripts that set or judge lease deadlines: they share the lease clock (lease_clock.lua).
-LEASE_CLOCK_SCRIPTS = frozenset({"fetch", "extend", "reclaim"})
+#: Functions shared by several scripts (a .lua file each), prepended to the scripts that use
+#: them: the lease clock, for those that set or judge lease deadlines; a flow child's failure,
+#: for those that end a child for good.
+SHARED_FUNCTIONS = {
+    "lease_clock": frozenset({"fetch", "extend", "reclaim"}),
+    "child_failed": frozenset({"fail", "reclaim", "cancel", "fetch"}),
+}
 
 
 @cache
@@ -44,7 +49,9 @@ def script_source(name: str) -> str:
     """
     flags = "#!lua flags=no-writes" if name in READ_ONLY_SCRIPTS else "#!lua"
     lua = files("worker_runtime.redis_io.lua")
-    shared = (lua / "lease_clock.lua").read_text() if name in LEASE_CLOCK_SCRIPTS else ""
+    shared = "".join(
+        (lua / f"{fn}.lua").read_text() for fn, users in SHARED_FUNCTIONS.items() if name in users
+    )
     return f"{flags}\n{shared}" + (lua / f"{name}.lua").read_text()
 
 

@@ -53,39 +53,13 @@ redis.call('HINCRBY', KEYS[6], 'cancelled', 1)
 if maxlen > 0 then
   redis.call('XADD', KEYS[9], 'MAXLEN', '~', maxlen, '*', 'e', 'cancelled', 'id', id, 'from', state)
 end
--- A cancelled child counts as a failed one for its parent (same policy as fail.lua).
+-- A cancelled child counts as a failed one for its parent (child_failed.lua).
 local parent = f[3]
 if parent then
-  local pk = KEYS[7] .. parent
-  local p = redis.call('HMGET', pk, 'state', 'ocf', 'pri')
-  if p[1] == 'waiting-children' then
-    if p[2] == 'ignore' then
-      redis.call('HSET', KEYS[11] .. parent, id, reason)
-      if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
-        redis.call('ZREM', KEYS[10], parent)
-        redis.call('HSET', pk, 'state', 'waiting')
-        local pri = tonumber(p[3])
-        if pri then
-          local seq = redis.call('HINCRBY', KEYS[6], 'pseq', 1) % 4294967296
-          redis.call('ZADD', KEYS[4], string.format('%.0f', -pri * 4294967296 + seq), parent)
-        else
-          redis.call('RPUSH', KEYS[1], parent)
-        end
-        redis.call('ZADD', KEYS[14], 0, 'w')
-      end
-    else
-      local dl = ARGV[4]
-      if dl == '' then dl = redis.call('HGET', KEYS[6], 'dlq') or '1' end
-      local final = dl == '1' and 'dead' or 'failed'
-      local msg = 'child ' .. id .. ' cancelled: ' .. reason
-      redis.call('ZREM', KEYS[10], parent)
-      redis.call('HSET', pk, 'state', final, 'fin', now, 'err', msg)
-      redis.call('ZADD', final == 'dead' and KEYS[13] or KEYS[12], now, parent)
-      redis.call('HINCRBY', KEYS[6], 'failed', 1)
-      if maxlen > 0 then
-        redis.call('XADD', KEYS[9], 'MAXLEN', '~', maxlen, '*', 'e', final, 'id', parent, 'error', msg)
-      end
-    end
-  end
+  local dl = ARGV[4]
+  if dl == '' then dl = redis.call('HGET', KEYS[6], 'dlq') or '1' end
+  local final = dl == '1' and 'dead' or 'failed'
+  child_failed(string.sub(KEYS[1], 1, -5), parent, id, reason,
+               'child ' .. id .. ' cancelled: ' .. reason, final, now, maxlen)
 end
 return state

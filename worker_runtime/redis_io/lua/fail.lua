@@ -50,11 +50,6 @@ if f[5] then
 end
 local ok, rec = pcall(cjson.decode, ARGV[7])
 if not ok or type(rec) ~= 'table' then rec = {error = ARGV[5]} end
-local p = nil  -- the parent's {state, ocf, pri} when it waits for this child
-if parent then
-  p = redis.pcall('HMGET', KEYS[8] .. parent, 'state', 'ocf', 'pri', 'pend')
-  if p.err or p[1] ~= 'waiting-children' or not int(p[4]) then p = nil end
-end
 redis.call('ZREM', KEYS[1], id)
 local function push(job, job_pri)
   if job_pri then
@@ -96,23 +91,9 @@ redis.call('HSET', jk, 'state', final, 'fin', now)
 redis.call('ZADD', action == 'dead' and KEYS[4] or KEYS[5], now, id)
 redis.call('HINCRBY', KEYS[6], 'failed', 1)
 event('e', final, 'id', id, 'attempt', att, 'error', ARGV[5])
--- A flow's child failed for good: its parent follows its on_child_failure policy.
-if p then
-  local pk = KEYS[8] .. parent
-  if p[2] == 'ignore' then
-    redis.call('HSET', KEYS[12] .. parent, id, ARGV[5])
-    if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
-      redis.call('ZREM', KEYS[11], parent)
-      redis.call('HSET', pk, 'state', 'waiting')
-      push(parent, int(p[3]))
-    end
-  else
-    local msg = 'child ' .. id .. ' failed: ' .. ARGV[5]
-    redis.call('ZREM', KEYS[11], parent)
-    redis.call('HSET', pk, 'state', final, 'fin', now, 'err', msg)
-    redis.call('ZADD', action == 'dead' and KEYS[4] or KEYS[5], now, parent)
-    redis.call('HINCRBY', KEYS[6], 'failed', 1)
-    event('e', final, 'id', parent, 'error', msg)
-  end
+-- A flow's child failed for good: its parent follows its policy (child_failed.lua).
+if parent then
+  child_failed(string.sub(KEYS[2], 1, -5), parent, id, ARGV[5],
+               'child ' .. id .. ' failed: ' .. ARGV[5], final, now, maxlen)
 end
 return 1

@@ -102,6 +102,11 @@ local function bury(id, why)
   if redis.call('EXISTS', ev) == 1 then
     redis.call('XADD', ev, '*', 'e', final, 'id', id, 'error', msg)
   end
+  -- A flow's child: its parent follows its policy, as for any child failed for good.
+  local parent = kind == 'hash' and redis.call('HGET', jk, 'par')
+  if parent then
+    child_failed(base, parent, id, msg, 'child ' .. id .. ' failed: ' .. msg, final, now, nil)
+  end
 end
 
 lease_tick(KEYS[12], KEYS[2], now)

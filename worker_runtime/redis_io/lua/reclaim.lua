@@ -75,27 +75,11 @@ for _, id in ipairs(ids) do
       event('e', final, 'id', id, 'error', msg)
       failed[#failed + 1] = id
       local parent = f[2]
-      if parent then
-        -- Same policy as fail.lua: the parent fails, or ignores this child.
-        local pk = KEYS[7] .. parent
-        local p = redis.call('HMGET', pk, 'state', 'ocf', 'pri')
-        if p[1] == 'waiting-children' then
-          if p[2] == 'ignore' then
-            redis.call('HSET', KEYS[11] .. parent, id, msg)
-            if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
-              redis.call('ZREM', KEYS[10], parent)
-              redis.call('HSET', pk, 'state', 'waiting')
-              push(parent, tonumber(p[3]), false)
-              requeued[#requeued + 1] = parent
-            end
-          else
-            local pmsg = 'child ' .. id .. ' failed: ' .. msg
-            redis.call('ZREM', KEYS[10], parent)
-            redis.call('HSET', pk, 'state', final, 'fin', now, 'err', pmsg)
-            redis.call('ZADD', final_set, now, parent)
-            redis.call('HINCRBY', KEYS[5], 'failed', 1)
-            event('e', final, 'id', parent, 'error', pmsg)
-          end
+      if parent then  -- the parent follows its policy (child_failed.lua)
+        local pmsg = 'child ' .. id .. ' failed: ' .. msg
+        if child_failed(string.sub(KEYS[2], 1, -5), parent, id, msg, pmsg, final, now,
+                        maxlen) == 'waiting' then
+          requeued[#requeued + 1] = parent
         end
       end
     else

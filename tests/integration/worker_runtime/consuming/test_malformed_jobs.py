@@ -207,7 +207,7 @@ async def test_script_error_is_reported_as_such_not_as_an_outage(redis_url: str)
         await release_event.wait()
 
     async with Queue("se", redis_url=redis_url) as q:
-        job = await q.enqueue({})
+        await q.enqueue({})
         async with running(worker):
             await eventually(
                 lambda: _true(worker.active == 1), timeout=10, description="job running"

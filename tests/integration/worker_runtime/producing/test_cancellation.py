@@ -35,7 +35,8 @@ async def test_cancelled_jobs_in_every_waiting_state_never_run(redis_url: str) -
     async with Queue("cx", redis_url=redis_url) as q:
         plain = await q.enqueue({"n": "plain"})
         await q.enqueue({"n": "prio"}, priority=3)
-        delayed = await q.enqueue({"n": "delayed"}, delay_seconds=0.3)
+        # Due after the other five ran even on a loaded machine; cancelled before it is due.
+        delayed = await q.enqueue({"n": "delayed"}, delay_seconds=3)
         flow = await q.enqueue_flow({"n": "parent"}, [{"n": "child"}])
         # Tenant t's second job is parked by its limit (one a minute).
         await q.enqueue_many([{"n": "t1", "tenant": "t"}, {"n": "t2", "tenant": "t"}])
@@ -47,8 +48,11 @@ async def test_cancelled_jobs_in_every_waiting_state_never_run(redis_url: str) -
             assert await q.cancel(t2)
             assert await q.cancel(delayed.id)
             # A later job that does run proves the worker went past the cancelled one's due time.
-            await q.enqueue({"n": "sentinel"}, delay_seconds=0.4)
-            await eventually(lambda: _ran(ran, 6), timeout=5, description="the sentinel")
+            rec = await q.get_job(delayed.id)
+            assert rec is not None
+            assert rec.due_at is not None
+            await q.enqueue({"n": "sentinel"}, run_at=(rec.due_at + 200) / 1000)
+            await eventually(lambda: _ran(ran, 6), timeout=10, description="the sentinel")
         assert ran[-1] == "sentinel"
         assert await _state(q, delayed.id) is JobState.CANCELLED
         counts = await q.counts()

@@ -100,3 +100,29 @@ async def test_bad_flows_are_refused_whole(redis_url: str) -> None:
             await q.enqueue_flow({}, [JobSpec({}, id="new"), JobSpec({}, id="taken")])
         assert await q.get_job("new") is None  # nothing half-added
         assert (await q.counts())["waiting"] == 1
+
+
+@pytest.mark.parametrize("policy", ["fail", "ignore"])
+async def test_a_malformed_child_takes_its_parents_policy(redis_url: str, policy: str) -> None:
+    """A child whose hash holds garbage is dead-lettered by the fetch without running: its
+    parent must hear of it like of any failed child (it used to wait for it for ever)."""
+    async with Queue("flm", redis_url=redis_url) as q:
+        flow = await q.enqueue_flow(
+            {"parent": 1},
+            [JobSpec({"n": 1}, id="ok"), JobSpec({"n": 2}, id="garbled")],
+            on_child_failure=policy,  # type: ignore[arg-type]
+        )
+        await q.redis.hset(q.keys.job("garbled"), "att", "not a number")
+        async with running(flow_worker(redis_url, "flm")):
+            parent = await q.wait_for(flow.parent_id, timeout=5)
+        child = await q.get_job("garbled")
+    assert child is not None
+    assert child.state is JobState.DEAD
+    assert child.error is not None
+    assert child.error.startswith("malformed job: ")
+    if policy == "fail":
+        assert parent.state is JobState.DEAD
+        assert parent.error == f"child garbled failed: {child.error}"
+    else:
+        assert parent.state is JobState.COMPLETED
+        assert parent.result == {"results": {"ok": 10}, "failures": {"garbled": child.error}}
