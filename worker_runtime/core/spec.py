@@ -116,6 +116,13 @@ class RedisSpec(_Spec):
             lambda s: s.port is None or s.host is not None,
         ),
         Rule(
+            "username",
+            "only with host (with url, the user goes in the url: rediss://user@host; the"
+            " default Redis's user is the operator's)",
+            "!has(self.username) || has(self.host)",
+            lambda s: s.username is None or s.host is not None,
+        ),
+        Rule(
             "db",
             "only with host (with url, the database goes in the url path)",
             "!has(self.db) || has(self.host)",

@@ -241,6 +241,18 @@ BROKEN_MANIFESTS: list[tuple[str, dict[str, Any], str, str]] = [
         "only with host",
     ),
     (
+        "username with url",
+        {"spec.redis.url": "redis://r", "spec.redis.username": "app"},
+        "spec.redis.username",
+        "only with host",
+    ),
+    (
+        "username on the default Redis",
+        {"spec.redis.username": "app"},
+        "spec.redis.username",
+        "only with host",
+    ),
+    (
         "port range",
         {"spec.redis.host": "r", "spec.redis.port": 70000},
         "spec.redis.port",
