@@ -84,6 +84,7 @@ def command(
         flag=redis_url,
         env_url=env.get("REDIS_URL"),
         env_password=env.get("REDIS_PASSWORD"),
+        env_ca_file=env.get("REDIS_CA_FILE"),
     )
     for warning in local_warnings(pool, target, env):
         note(f"warning: {warning}")

@@ -26,6 +26,7 @@ def choose_redis(
     flag: str | None,
     env_url: str | None,
     env_password: str | None,
+    env_ca_file: str | None = None,
 ) -> RedisTarget:
     if flag:
         return RedisTarget(flag, "--redis-url")
@@ -36,7 +37,7 @@ def choose_redis(
                 "spec.redis.passwordSecretRef: Secrets are not read locally; "
                 "set REDIS_PASSWORD in the environment"
             )
-        if spec_redis.ca_secret_ref is not None:
+        if spec_redis.ca_secret_ref is not None and not env_ca_file:
             warnings.append(
                 "spec.redis.caSecretRef: Secrets are not read locally; set REDIS_CA_FILE to the "
                 "CA bundle (else the system's verifies TLS)"

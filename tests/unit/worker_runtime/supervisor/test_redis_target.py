@@ -27,7 +27,7 @@ def test_nothing_given_means_a_private_redis() -> None:
     assert choose_redis(None, flag=None, env_url=None, env_password=None).url is None
 
 
-def test_secret_references_warn_unless_the_password_is_in_the_environment() -> None:
+def test_secret_references_warn_unless_the_environment_supplies_them() -> None:
     spec = RedisSpec.model_validate(
         {"url": "rediss://r:6380/0", "passwordSecretRef": {"name": "r", "key": "p"},
          "caSecretRef": {"name": "ca", "key": "ca.crt"}}
@@ -39,3 +39,7 @@ def test_secret_references_warn_unless_the_password_is_in_the_environment() -> N
     ]
     quiet = choose_redis(spec, flag=None, env_url=None, env_password="pw").warnings
     assert [w.split(":")[0] for w in quiet] == ["spec.redis.caSecretRef"]
+    silent = choose_redis(
+        spec, flag=None, env_url=None, env_password="pw", env_ca_file="/etc/ca.pem"
+    ).warnings
+    assert silent == []
