@@ -11,6 +11,7 @@ from typing import Any
 
 from worker_runtime.core.keys import DEFAULT_PREFIX
 from worker_runtime.core.spec import PodSecurityContext, WorkerPool, WorkerPoolSpec
+from worker_runtime.core.spec_rules import REDIS_CA_DIR, REDIS_CA_VOLUME
 from worker_runtime.core.worker_env import (
     key_prefix_of,
     redis_url_of,
@@ -30,8 +31,6 @@ HEALTH_PORT = 9091
 WORKER_UID = 10001
 TMP_SIZE_LIMIT = "256Mi"
 #: Where spec.redis.caSecretRef's key is mounted (REDIS_CA_FILE points at the file).
-REDIS_CA_VOLUME = "redis-ca"
-REDIS_CA_DIR = "/etc/shoal/redis-ca"
 REDIS_CA_FILE = f"{REDIS_CA_DIR}/ca.crt"
 
 

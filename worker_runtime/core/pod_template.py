@@ -15,6 +15,8 @@ from worker_runtime.core.spec_rules import (
     DNS_LABEL,
     DNS_SUBDOMAIN,
     ENV_NAME,
+    REDIS_CA_DIR,
+    REDIS_CA_VOLUME,
     RESERVED_ENV,
     Quantity,
     Rule,
@@ -187,7 +189,9 @@ class Volume(_Spec):
 
     model_config = ConfigDict(extra="allow", json_schema_extra=_open_object)
 
-    name: str = Field(max_length=63, pattern=DNS_LABEL, description="Volume name; not tmp.")
+    name: str = Field(
+        max_length=63, pattern=DNS_LABEL, description="Volume name; not tmp or redis-ca."
+    )
 
     rules: ClassVar[tuple[Rule, ...]] = (
         Rule(
@@ -195,6 +199,12 @@ class Volume(_Spec):
             "tmp is the workers' own /tmp emptyDir",
             "self.name != 'tmp'",
             lambda s: s.name != "tmp",
+        ),
+        Rule(
+            "name",
+            f"{REDIS_CA_VOLUME} is the volume of spec.redis.caSecretRef",
+            f"self.name != '{REDIS_CA_VOLUME}'",
+            lambda s: s.name != REDIS_CA_VOLUME,
         ),
     )
 
@@ -215,6 +225,12 @@ class VolumeMount(_Spec):
             "/tmp is the workers' own emptyDir",
             "self.mountPath != '/tmp' && self.mountPath != '/tmp/'",
             lambda s: s.mount_path.rstrip("/") != "/tmp",
+        ),
+        Rule(
+            "mountPath",
+            f"{REDIS_CA_DIR} is where spec.redis.caSecretRef is mounted",
+            f"!self.mountPath.startsWith('{REDIS_CA_DIR}')",
+            lambda s: not s.mount_path.startswith(REDIS_CA_DIR),
         ),
     )
 

@@ -40,6 +40,10 @@ QUANTITY = (
 URL_WITH_PASSWORD = r"^rediss?://([^/@?#]*:[^/@?#]*@|[^?#]*[?]([^#]*&)?password=)"
 #: Worker env vars the operator sets from the spec (and Redis connection ones it must control:
 #: the operator reads the same Redis the workers use). spec.env may not set them.
+#: The volume (and its mount) of spec.redis.caSecretRef in worker pods: users may not take them.
+REDIS_CA_VOLUME = "redis-ca"
+REDIS_CA_DIR = "/etc/shoal/redis-ca"
+
 RESERVED_ENV = (
     "REDIS_URL", "REDIS_HOST", "REDIS_PORT", "REDIS_PASSWORD", "REDIS_TLS", "REDIS_CA_FILE",
     "SHOAL_KEY_PREFIX", "SHOAL_POOL", "POD_NAME", "POD_NAMESPACE",

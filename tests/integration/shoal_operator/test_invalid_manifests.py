@@ -59,6 +59,8 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     ("redis-key-prefix-hash-tag", {"redis": {"keyPrefix": "team{a}"}},
      "spec.redis.keyPrefix: Invalid value"),
     ("redis-tls-on-default", {"redis": {"tls": True}}, "spec.redis.tls"),
+    ("volume-redis-ca", {"volumes": [{"name": "redis-ca", "emptyDir": {}}]},
+     "spec.volumes[0].name"),
     ("redis-username-with-url", {"redis": {"url": "redis://r:6379/0", "username": "app"}},
      "spec.redis.username"),
     ("redis-port", {"redis": {"host": "redis", "port": 70000}}, "spec.redis.port"),

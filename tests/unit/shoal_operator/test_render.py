@@ -246,6 +246,11 @@ def test_defaults_leave_optional_pod_fields_out() -> None:
         ({"volumes": [{"name": "x", "emptyDir": {}}],
           "volumeMounts": [{"name": "x", "mountPath": "/tmp"}]}, "/tmp is the workers' own"),
         ({"podSecurityContext": {"runAsUser": -1}}, "spec.podSecurityContext.runAsUser"),
+        ({"volumes": [{"name": "redis-ca", "emptyDir": {}}]},
+         "spec.volumes[0].name: redis-ca is the volume of spec.redis.caSecretRef"),
+        ({"volumes": [{"name": "x", "emptyDir": {}}],
+          "volumeMounts": [{"name": "x", "mountPath": "/etc/shoal/redis-ca"}]},
+         "/etc/shoal/redis-ca is where spec.redis.caSecretRef is mounted"),
     ],
 )  # fmt: skip
 def test_pod_fields_shoal_cannot_run_are_refused(spec: dict[str, Any], words: str) -> None:
