@@ -13,7 +13,9 @@ ARGV[3..] triples: id, lease token (fetch.lua: one per lease), result JSON ('' f
 One 'completed' event per call lists the batch's ids (one XADD per batch, not per job).
 Returns: the positions (0-based, in triples) of the jobs NOT acknowledged, usually none: a job
 whose lease was lost is skipped (another lease of it may be running), and the worker tells its
-observers only of the jobs acknowledged. ]]
+observers only of the jobs acknowledged. A job this lease acked already (the batch was sent
+again after a lost reply) counts as acknowledged, unless its record was deleted at once
+(keep completed 0): then it is reported as refused. ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local keep = tonumber(ARGV[1])
@@ -33,9 +35,13 @@ local acks, refused = {}, {}
 for i = 3, #ARGV, 3 do
   local id = ARGV[i]
   local jk = KEYS[4] .. id
-  local f = redis.pcall('HMGET', jk, 'lk', 'st', 'par', 'pend', 'att')
-  if f.err or f[1] ~= ARGV[i + 1] or not redis.call('ZSCORE', KEYS[1], id) then
+  local f = redis.pcall('HMGET', jk, 'lk', 'st', 'par', 'pend', 'att', 'state')
+  if f.err or f[1] ~= ARGV[i + 1] then
     refused[#refused + 1] = (i - 3) / 3
+  elseif not redis.call('ZSCORE', KEYS[1], id) then
+    -- Acked by this very lease already (the token stays on a completed job): a batch sent
+    -- again after its reply was lost. Nothing to write, and not refused.
+    if f[6] ~= 'completed' then refused[#refused + 1] = (i - 3) / 3 end
   else
     local parent = f[3]
     if parent then
@@ -59,8 +65,8 @@ for _, a in ipairs(acks) do
       redis.call('DEL', jk)
     else
       -- An attempt count that is not a number is replaced, not incremented (which would fail).
+      -- The lease token stays ('lk'): a repeat of this ack is recognised as such (above).
       redis.call('HSET', jk, 'state', 'completed', 'res', a.res, 'fin', now, 'att', (a.att or 0) + 1)
-      redis.call('HDEL', jk, 'lk')
       redis.call('ZADD', KEYS[2], now, id)
     end
     if a.kids then

@@ -64,6 +64,28 @@ async def test_complete_returns_the_positions_it_refused(redis_url: str) -> None
     assert stats["completed"] == "1"
 
 
+async def test_complete_sent_again_after_a_lost_reply_reports_the_same(redis_url: str) -> None:
+    """A dropped connection after Redis ran the ack makes the worker send the batch again: the
+    repeat must not call the jobs refused (observers would never hear of their completion),
+    nor count them twice."""
+    async with Queue("va", redis_url=redis_url) as q:
+        k = q.keys
+        jobs = await q.enqueue_many([{"i": i} for i in range(2)])
+        await q.scripts.fetch(keys=plain_fetch_keys(k), args=[60_000, 2, "w"])
+        args: list[object] = [-1, 0]
+        for job in jobs:
+            args += [job.id, "w", ""]
+        keys = [k.active, k.completed, k.stats, k.job_prefix]
+        first = await q.scripts.complete(keys=keys, args=args)
+        again = await q.scripts.complete(keys=keys, args=args)
+        stats = await q.redis.hgetall(k.stats)
+        progress = await q.scripts.progress(keys=[k.job(jobs[0].id), k.events],
+                                            args=["w", "50", 0, jobs[0].id])  # fmt: skip
+    assert (first, again) == ([], [])
+    assert stats["completed"] == "2"
+    assert progress == 0  # the token stays on the record; only an active run reports
+
+
 async def test_complete_with_one_garbage_hash_acks_the_whole_batch(redis_url: str) -> None:
     async with Queue("vc", redis_url=redis_url) as q:
         k = q.keys
