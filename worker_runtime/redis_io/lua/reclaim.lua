@@ -49,44 +49,59 @@ local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumb
 local requeued, failed = {}, {}
 for _, id in ipairs(ids) do
   local jk = KEYS[7] .. id
-  local exists = redis.call('EXISTS', jk) == 1
-  local f = redis.call('HMGET', jk, 'pri', 'par', 'stl', 'hist')
-  local stalls = tonumber(f[3] or '0')
-  local corrupt = not stalls or stalls ~= math.floor(stalls) or math.abs(stalls) > 2 ^ 52
-  if corrupt then stalls = 0 end
-  redis.call('ZREM', KEYS[1], id)
-  if exists then
-    stalls = stalls + 1
-    redis.call('HSET', jk, 'stl', stalls)
-    redis.call('HDEL', jk, 'lk')
-    redis.call('HINCRBY', KEYS[5], 'stalled', 1)
-    if stalls > max_stalls or corrupt then
-      local msg = 'job stalled ' .. stalls .. ' times (worker lost while running it)'
-      if corrupt then
-        msg = 'corrupt job hash: stall count ' .. string.sub(tostring(f[3]), 1, 40) .. ' is not an integer'
-      end
-      local ok, entries = pcall(cjson.decode, f[4] or '[]')
-      if not ok or type(entries) ~= 'table' then entries = {} end
-      entries[#entries + 1] = {error = msg, finished_at = now, stalled = true}
-      redis.call('HSET', jk, 'err', msg, 'tb', '', 'hist', cjson.encode(entries), 'fin', now)
-      redis.call('HSET', jk, 'state', final)
-      redis.call('ZADD', final_set, now, id)
-      redis.call('HINCRBY', KEYS[5], 'failed', 1)
-      event('e', final, 'id', id, 'error', msg)
-      failed[#failed + 1] = id
-      local parent = f[2]
-      if parent then  -- the parent follows its policy (child_failed.lua)
-        local pmsg = 'child ' .. id .. ' failed: ' .. msg
-        if child_failed(string.sub(KEYS[2], 1, -5), parent, id, msg, pmsg, final, now,
-                        maxlen) == 'waiting' then
-          requeued[#requeued + 1] = parent
+  local kind = redis.call('TYPE', jk).ok
+  if kind ~= 'hash' and kind ~= 'none' then
+    -- A key of another type (overwritten by something else): set aside, as fetch does, and
+    -- the job fails for good with the reason. (Left in 'active', it would stop every reclaim
+    -- of the queue: its id sorts first each time and the script errors on it.)
+    local msg = 'malformed job: job key is a ' .. kind .. ', not a hash'
+    redis.call('RENAME', jk, jk .. ':bad')
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('HSET', jk, 'state', final, 'err', msg, 'fin', now)
+    redis.call('ZADD', final_set, now, id)
+    redis.call('HINCRBY', KEYS[5], 'failed', 1)
+    event('e', final, 'id', id, 'error', msg)
+    failed[#failed + 1] = id
+  else
+    local exists = kind == 'hash'
+    local f = redis.call('HMGET', jk, 'pri', 'par', 'stl', 'hist')
+    local stalls = tonumber(f[3] or '0')
+    local corrupt = not stalls or stalls ~= math.floor(stalls) or math.abs(stalls) > 2 ^ 52
+    if corrupt then stalls = 0 end
+    redis.call('ZREM', KEYS[1], id)
+    if exists then
+      stalls = stalls + 1
+      redis.call('HSET', jk, 'stl', stalls)
+      redis.call('HDEL', jk, 'lk')
+      redis.call('HINCRBY', KEYS[5], 'stalled', 1)
+      if stalls > max_stalls or corrupt then
+        local msg = 'job stalled ' .. stalls .. ' times (worker lost while running it)'
+        if corrupt then
+          msg = 'corrupt job hash: stall count ' .. string.sub(tostring(f[3]), 1, 40) .. ' is not an integer'
         end
+        local ok, entries = pcall(cjson.decode, f[4] or '[]')
+        if not ok or type(entries) ~= 'table' then entries = {} end
+        entries[#entries + 1] = {error = msg, finished_at = now, stalled = true}
+        redis.call('HSET', jk, 'err', msg, 'tb', '', 'hist', cjson.encode(entries), 'fin', now)
+        redis.call('HSET', jk, 'state', final)
+        redis.call('ZADD', final_set, now, id)
+        redis.call('HINCRBY', KEYS[5], 'failed', 1)
+        event('e', final, 'id', id, 'error', msg)
+        failed[#failed + 1] = id
+        local parent = f[2]
+        if parent then  -- the parent follows its policy (child_failed.lua)
+          local pmsg = 'child ' .. id .. ' failed: ' .. msg
+          if child_failed(string.sub(KEYS[2], 1, -5), parent, id, msg, pmsg, final, now,
+                          maxlen) == 'waiting' then
+            requeued[#requeued + 1] = parent
+          end
+        end
+      else
+        -- To the head: it was taken before anything still waiting.
+        redis.call('HSET', jk, 'state', 'waiting')
+        push(id, tonumber(f[1]), true)
+        requeued[#requeued + 1] = id
       end
-    else
-      -- To the head: it was taken before anything still waiting.
-      redis.call('HSET', jk, 'state', 'waiting')
-      push(id, tonumber(f[1]), true)
-      requeued[#requeued + 1] = id
     end
   end
 end

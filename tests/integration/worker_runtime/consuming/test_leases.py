@@ -328,6 +328,20 @@ async def test_a_job_key_of_the_wrong_type_does_not_stop_the_other_renewals(
 
         await eventually(healthy_completed, timeout=5, description="healthy job completed")
         rec = await q.get_job(healthy.id)
+
+        # Its lease lapsed: reclaim sets the key aside and dead-letters the job with the reason,
+        # and goes on reclaiming: a job whose worker died (a lapsed lease) runs again.
+        fields = {"data": "{}", "att": 0, "stl": 0, "state": "active", "lk": "ghost"}
+        await q.redis.hset(q.keys.job("orphan"), mapping=fields)
+        await q.redis.zadd(q.keys.active, {"orphan": 0})
+
+        async def both_settled() -> bool:
+            return "orphan" in started and (await q.counts())["dead"] == 1
+
+        await eventually(both_settled, timeout=10, description="broken dead, orphan ran")
+        (dead,) = await q.dead_letters()
+    assert dead.id == broken.id
+    assert dead.error == "malformed job: job key is a string, not a hash"
     assert rec is not None
     assert rec.stalls == 0
     assert started.count(healthy.id) == 1
