@@ -256,7 +256,10 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
 
         async def bury() -> None:
             try:
-                fix = partial(make_decodable, self.scripts, self.keys, raw_id, raw)
+                fix = partial(make_decodable, self.scripts, self.keys, raw_id=raw_id, raw=raw,
+                              token=token)  # fmt: skip
+                # False (moved already by a first copy whose reply was lost, or the lease is
+                # gone): the failure below is fenced by the lease all the same.
                 await self._with_retry("fail", fix)
                 await self._fail(job, time.perf_counter(), message,
                                  PayloadValidationError(message), retryable=False)  # fmt: skip
@@ -267,6 +270,7 @@ class QueueConsumer(LeaseKeeping, OutcomeRecording):
                 # the key is renamed): its slot is given back, its lease no longer held.
                 self._finish(job)
                 self._lost.discard(job.lease)
+                self._cancelling.discard(job.lease)
 
         self.running[job.lease] = (job, asyncio.create_task(bury()))
 

@@ -17,11 +17,15 @@ def shown_id(raw_id: bytes) -> str:
     return raw_id.decode(errors="backslashreplace")
 
 
-async def make_decodable(scripts: Scripts, keys: QueueKeys, raw_id: bytes, raw: bytes) -> None:
+async def make_decodable(
+    scripts: Scripts, keys: QueueKeys, *, raw_id: bytes, raw: bytes, token: str
+) -> bool:
     """Rewrite a leased job's payload, and move it to its `shown_id`, keeping its lease
-    (decodable.lua: one atomic step, harmless to repeat)."""
+    (decodable.lua: one atomic step, harmless to repeat). False: the lease ``token`` no longer
+    holds it (or the move was done already), nothing was written."""
     job_id = shown_id(raw_id)
     raw_key = keys.job_prefix.encode() + raw_id
     data = raw.decode(errors="backslashreplace")
-    await scripts.decodable(keys=[keys.active, raw_key, keys.job(job_id)],
-                            args=[raw_id, job_id, data])  # fmt: skip
+    done = await scripts.decodable(keys=[keys.active, raw_key, keys.job(job_id)],
+                                   args=[raw_id, job_id, data, token])  # fmt: skip
+    return bool(done)

@@ -249,6 +249,32 @@ async def test_a_lease_clock_of_another_type_is_replaced(redis_url: str) -> None
     assert clock.isdigit()
 
 
+async def test_a_job_reclaimed_meanwhile_is_not_moved(redis_url: str) -> None:
+    """The rewrite waited out a partition longer than the lease, and a reclaim put the raw id
+    back in the queue: moving the hash now would leave that id without one (the job lost).
+    Only the run holding the lease may move it; a hash under the shown id is never replaced."""
+    raw = raw_client(redis_url)
+    async with Queue("dr", redis_url=redis_url) as q:
+        k = q.keys
+        bad_id = b"job\xff"
+        bad_key = k.job_prefix.encode() + bad_id
+        await raw.hset(bad_key, mapping={"data": "{}", "att": 0, "stl": 1, "state": "waiting"})
+        await raw.rpush(k.wait, bad_id)  # reclaimed: no lease, waiting again
+        stale = await make_decodable(q.scripts, k, raw_id=bad_id, raw=b"{}", token="t1")
+        kept = await raw.hgetall(bad_key)
+        # Leased again, but a job of that literal id exists: it is not overwritten.
+        await raw.hset(bad_key, mapping={"lk": "t2", "state": "active"})
+        await raw.zadd(k.active, {bad_id: 1})
+        await q.redis.hset(k.job("job\\xff"), mapping={"data": "{}", "att": "0", "stl": "0"})
+        clash = await make_decodable(q.scripts, k, raw_id=bad_id, raw=b"{}", token="t2")
+        other = await q.redis.hgetall(k.job("job\\xff"))
+    await raw.aclose()
+    assert stale is False
+    assert kept[b"state"] == b"waiting"
+    assert clash is False
+    assert other == {"data": "{}", "att": "0", "stl": "0"}
+
+
 async def _true(value: bool) -> bool:
     return value
 
@@ -269,12 +295,13 @@ async def test_making_a_job_decodable_twice_changes_nothing_more(redis_url: str)
         fields = {"data": b"\xff{", "att": 0, "stl": 0, "lk": "t1", "state": "active"}
         await raw.hset(bad_key, mapping=fields)
         await raw.zadd(k.active, {bad_id: 123})
-        for _ in range(2):
-            await make_decodable(q.scripts, k, bad_id, b"\xff{")
+        done = [await make_decodable(q.scripts, k, raw_id=bad_id, raw=b"\xff{", token="t1")
+                for _ in range(2)]  # fmt: skip
         moved = await q.redis.hgetall(k.job("\\xff\\xfe"))
         stray = await raw.exists(bad_key)
         active = await q.redis.zrange(k.active, 0, -1, withscores=True)
     await raw.aclose()
+    assert done == [True, False]
     assert stray == 0
     assert moved == {"data": "\\xff{", "att": "0", "stl": "0", "lk": "t1", "state": "active"}
     assert active == [("\\xff\\xfe", 123.0)]
