@@ -151,7 +151,7 @@ class OutcomeRecording(RedisHealth):
                 batch, self._acks = self._acks, []
                 done, self._done = self._done, []
                 try:
-                    refused = await self._complete(batch)
+                    refused, cancelled = await self._complete(batch)
                 except WORKER_RETRY_ERRORS as exc:
                     reraise_if_cancelling()  # a cancel can surface as a connection error
                     if is_script_error(exc):
@@ -171,37 +171,48 @@ class OutcomeRecording(RedisHealth):
                 backoff.reset()
                 self._redis_succeeded()
                 self._unacked.difference_update(zip(batch[0::3], batch[1::3], strict=True))
-                self._completed(done, refused)
+                self._completed(done, refused, cancelled)
         finally:
             self._ack_task = None
 
-    async def _complete(self, batch: list[str]) -> list[int]:
-        """Ack ``batch``; the positions of the runs Redis refused (their lease was lost)."""
+    async def _complete(self, batch: list[str]) -> tuple[list[int], list[int]]:
+        """Ack ``batch``; the positions of the runs Redis refused (their lease was lost), and
+        of those the ones cancelled through the queue meanwhile."""
         args = [self.config.keep_completed, self._events, *batch]
-        refused: list[int] = await self.scripts.complete(keys=self._complete_keys, args=args)
-        return refused
+        refused, cancelled = await self.scripts.complete(keys=self._complete_keys, args=args)
+        return refused, cancelled
 
     async def _complete_singly(self, batch: list[str], done: list[Done]) -> None:
         """Ack a batch the script refused one job at a time. A job whose ack still fails is
         given up: its lease lapses and it is reclaimed and runs again (at least once)."""
         refused: list[int] = []
+        cancelled: list[int] = []
         for k, i in enumerate(range(0, len(batch), 3)):
             try:
                 one = partial(self._complete, batch[i : i + 3])
-                if await self._with_retry("complete", one):
+                no, gone = await self._with_retry("complete", one)
+                if no:
                     refused.append(k)
+                if gone:
+                    cancelled.append(k)
             except Exception as exc:  # reported; the lease decides
                 self._gave_up("complete", exc)
                 refused.append(k)
             self._unacked.discard((batch[i], batch[i + 1]))
-        self._completed(done, refused)
+        self._completed(done, refused, cancelled)
 
-    def _completed(self, done: list[Done], refused: list[int]) -> None:
+    def _completed(self, done: list[Done], refused: list[int], cancelled: list[int]) -> None:
         """Tell observers of the runs Redis acknowledged: each in its job's own context (log
-        fields the processor bound), then all as one batch."""
+        fields the processor bound), then all as one batch. A refused run ends as cancelled
+        (through the queue) or as a lost lease: every run started gets one closing hook."""
         if refused:
             skip = set(refused)
+            for k in refused:
+                hook = "job_cancelled" if k in cancelled else "job_lease_lost"
+                notify(self.observers, hook, done[k][0])
             done = [d for k, d in enumerate(done) if k not in skip]
+            if not done:
+                return
         self.processed += len(done)
         for obs in self._per_job_completed:
             for job, duration, result, context in done:

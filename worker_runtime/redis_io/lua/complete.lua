@@ -11,9 +11,10 @@ ARGV[1] keep completed: -1 keep all, 0 delete at once, N keep the newest N
 ARGV[2] events stream length (approximate MAXLEN), 0 = no events
 ARGV[3..] triples: id, lease token (fetch.lua: one per lease), result JSON ('' for none)
 One 'completed' event per call lists the batch's ids (one XADD per batch, not per job).
-Returns: the positions (0-based, in triples) of the jobs NOT acknowledged, usually none: a job
-whose lease was lost is skipped (another lease of it may be running), and the worker tells its
-observers only of the jobs acknowledged. A job this lease acked already (the batch was sent
+Returns: {refused, cancelled}: the positions (0-based, in triples) of the jobs NOT acknowledged,
+usually none, and of those the ones cancelled meanwhile (Queue.cancel). A job whose lease was
+lost is skipped (another lease of it may be running); the worker tells its observers only of
+the jobs acknowledged. A job this lease acked already (the batch was sent
 again after a lost reply) counts as acknowledged, unless its record was deleted at once
 (keep completed 0): then it is reported as refused. ]]
 local t = redis.call('TIME')
@@ -31,13 +32,14 @@ local function int(v) return v and string.find(v, '^-?%d+$') and #v <= 8 and ton
 -- First every read and check, then the writes: a job hash with garbage in it (or a key of
 -- another type) must not stop the script after part of the batch was written, which left
 -- the counters low and the rest of the batch to be retried for ever.
-local acks, refused = {}, {}
+local acks, refused, cancelled = {}, {}, {}
 for i = 3, #ARGV, 3 do
   local id = ARGV[i]
   local jk = KEYS[4] .. id
   local f = redis.pcall('HMGET', jk, 'lk', 'st', 'par', 'pend', 'att', 'state')
   if f.err or f[1] ~= ARGV[i + 1] then
     refused[#refused + 1] = (i - 3) / 3
+    if not f.err and f[6] == 'cancelled' then cancelled[#cancelled + 1] = (i - 3) / 3 end
   elseif not redis.call('ZSCORE', KEYS[1], id) then
     -- Acked by this very lease already (the token stays on a completed job): a batch sent
     -- again after its reply was lost. Nothing to write, and not refused.
@@ -115,4 +117,4 @@ if keep > 0 then
     redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
   end
 end
-return refused
+return {refused, cancelled}

@@ -72,7 +72,7 @@ async def test_shutdown_is_bounded_when_a_processor_ignores_cancellation(redis_u
 
             await eventually(running_it, timeout=15, description="job running")
             began = time.monotonic()
-            rc = await asyncio.to_thread(sigterm_and_wait, proc, 0.5 + CANCEL_GRACE_SECONDS + 10)
+            rc = await asyncio.to_thread(sigterm_and_wait, proc, 0.5 + CANCEL_GRACE_SECONDS + 15)
             took = time.monotonic() - began
         finally:
             if proc.poll() is None:
@@ -86,7 +86,9 @@ async def test_shutdown_is_bounded_when_a_processor_ignores_cancellation(redis_u
     assert "Traceback" not in output, output
     assert "processor ignored cancellation at shutdown" in output
     assert ignored  # it really did swallow the cancellation
-    assert took < 0.5 + CANCEL_GRACE_SECONDS + 5, took
+    # Bounded (it would hang for ever otherwise); the margin covers a loaded 2-core machine's
+    # interpreter exit and the stores' shutdown.
+    assert took < 0.5 + CANCEL_GRACE_SECONDS + 8, took
     assert rec is not None
     assert (rec.state, rec.attempts) == (JobState.WAITING, 0)
     assert (counts["waiting"], counts["active"]) == (1, 0)

@@ -176,6 +176,42 @@ async def test_a_cancelled_run_that_swallows_the_cancel_is_still_cancelled(
     assert rec.state is JobState.CANCELLED
 
 
+async def test_a_job_cancelled_after_its_processor_returned_is_reported_cancelled(
+    redis_url: str,
+) -> None:
+    """Cancelled between the processor's return and the ack: Redis refuses the ack, and the
+    run's one closing hook is job_cancelled (no completion, no empty batch)."""
+    seen = Cancelled()
+    batches: list[int] = []
+
+    class Batches(WorkerObserver):
+        def jobs_completed(self, queue: str, completions: Any) -> None:
+            batches.append(len(completions))
+
+    worker = Worker(settings=fast_settings(redis_url), observers=[seen, Batches()])
+    q = Queue("cx5", redis_url=redis_url)
+
+    @worker.processor("cx5")
+    async def handle(job: Job[Any]) -> None:
+        assert await q.cancel(job.id)  # after this returns, only the ack is left
+
+    async with q, running(worker):
+        job = await q.enqueue({})
+
+        async def reported() -> bool:
+            return bool(seen.ids)
+
+        await eventually(reported, timeout=5, description="reported cancelled")
+        rec = await q.get_job(job.id)
+        processed = worker.processed
+    assert seen.ids == [job.id]
+    assert seen.other == []
+    assert batches == []
+    assert processed == 0
+    assert rec is not None
+    assert rec.state is JobState.CANCELLED
+
+
 async def _active(q: Queue) -> bool:
     return (await q.counts())["active"] == 1
 
