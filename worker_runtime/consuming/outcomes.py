@@ -140,8 +140,11 @@ class OutcomeRecording(RedisHealth):
         self._done.append(done)
         self._unacked.add(lease)
         if self._ack_task is None:
-            # In the worker's context, not this job's (its log fields must not leak).
-            self._ack_task = self._loop.create_task(self._flush_acks(), context=self._context)
+            self._start_flush()
+
+    def _start_flush(self) -> None:
+        # In the worker's context, not a job's or stop()'s caller (log fields must not leak).
+        self._ack_task = self._loop.create_task(self._flush_acks(), context=self._context)
 
     async def _flush_acks(self) -> None:
         # One flush in flight at a time: whatever completes meanwhile rides the next batch.
@@ -233,5 +236,6 @@ class OutcomeRecording(RedisHealth):
     async def _flush_acks_until(self, deadline: float) -> None:
         while (self._acks or self._ack_task) and time.monotonic() < deadline:
             if self._ack_task is None:
-                self._ack_task = asyncio.create_task(self._flush_acks())
+                self._start_flush()
+            assert self._ack_task is not None
             await asyncio.wait([self._ack_task], timeout=max(0.0, deadline - time.monotonic()))

@@ -135,8 +135,8 @@ class ObserverGroup(WorkerObserver):
 
     Most of ours implement two or three hooks. Each hook here is an instance attribute: the
     one implementation itself when there is one (no extra call at all), a loop when several,
-    the base no-op when none. Ours take completions per batch (`jobs_completed`), so a worker
-    without per-job log lines pays one no-op call per job for `job_completed`.
+    the base no-op when none. Ours take completions per batch (`jobs_completed`); a worker
+    whose observers take no `job_completed` keeps no per-job context for it (`takes`).
     """
 
     def __init__(self, observers: Sequence[WorkerObserver]) -> None:

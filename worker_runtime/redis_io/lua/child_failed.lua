@@ -11,8 +11,8 @@ child_failed(base, parent, id, why, pmsg, final, now, maxlen):
   final   'dead' or 'failed': where a parent failed by its child goes
   now     Redis ms; maxlen: events stream length (0 = no events; nil = not known: append,
           untrimmed, only where the queue keeps events)
-Policy 'ignore': the child's error recorded, the last child readies the parent. Otherwise the
-parent ends as `final`. A parent not waiting for children, or whose hash holds garbage, is
+Policy 'ignore': the child's error recorded, the last child readies the parent. Otherwise (or
+when the parent's failures record is not a hash) the parent ends as `final`. A parent not waiting for children, or whose hash holds garbage, is
 left alone. Reads come first, so garbage cannot stop the caller midway.
 Returns: 'waiting' if the parent was readied, `final` if it failed, nil otherwise. ]]
 local function child_failed(base, parent, id, why, pmsg, final, now, maxlen)
@@ -20,8 +20,12 @@ local function child_failed(base, parent, id, why, pmsg, final, now, maxlen)
   local p = redis.pcall('HMGET', pk, 'state', 'ocf', 'pri', 'pend')
   local function int(v) return v and string.find(v, '^-?%d+$') and #v <= 8 and tonumber(v) end
   if p.err or p[1] ~= 'waiting-children' or not int(p[4]) then return nil end
-  if p[2] == 'ignore' then
-    redis.call('HSET', base .. 'kidfail:' .. parent, id, why)
+  local kidfail = base .. 'kidfail:' .. parent
+  local kt = redis.call('TYPE', kidfail).ok
+  -- A failures record of another type cannot take this one: the parent fails instead (an
+  -- error here would stop the calling script after its writes).
+  if p[2] == 'ignore' and (kt == 'hash' or kt == 'none') then
+    redis.call('HSET', kidfail, id, why)
     if redis.call('HINCRBY', pk, 'pend', -1) > 0 then return nil end
     redis.call('ZREM', base .. 'flows', parent)
     redis.call('HSET', pk, 'state', 'waiting')

@@ -126,3 +126,25 @@ async def test_a_malformed_child_takes_its_parents_policy(redis_url: str, policy
     else:
         assert parent.state is JobState.COMPLETED
         assert parent.result == {"results": {"ok": 10}, "failures": {"garbled": child.error}}
+
+
+async def test_a_garbage_failures_record_fails_the_parent_instead_of_the_script(
+    redis_url: str,
+) -> None:
+    """Policy 'ignore' keeps a failed child's error under the parent; when that record holds
+    garbage, the parent fails (with the child's reason) instead of the script erroring after
+    its first writes (the child's failure must still be recorded)."""
+    async with Queue("flg", redis_url=redis_url) as q:
+        flow = await q.enqueue_flow(
+            {"parent": 1},
+            [JobSpec({"n": 1}, id="ok"), JobSpec({"n": 2, "fail": True}, id="bad")],
+            on_child_failure="ignore",
+        )
+        await q.redis.set(q.keys.child_failures_prefix + flow.parent_id, "garbage")
+        async with running(flow_worker(redis_url, "flg")):
+            parent = await q.wait_for(flow.parent_id, timeout=5)
+        child = await q.get_job("bad")
+    assert child is not None
+    assert child.state is JobState.DEAD
+    assert parent.state is JobState.DEAD
+    assert parent.error == "child bad failed: child 2 broke"
