@@ -35,7 +35,7 @@ READ_ONLY_SCRIPTS = frozenset({"observe"})
 #: for those that end a child for good.
 SHARED_FUNCTIONS = {
     "lease_clock": frozenset({"fetch", "extend", "reclaim"}),
-    "child_failed": frozenset({"fail", "reclaim", "cancel", "fetch"}),
+    "child_failed": frozenset({"fail", "reclaim", "cancel", "fetch", "complete"}),
 }
 
 

@@ -1,6 +1,6 @@
 --[[ child_failed: not an operation but a function prepended (scripts.py) to the scripts that
-end a flow's child for good: fail, reclaim, cancel, and fetch (a malformed child). One place
-for the parent's on_child_failure policy.
+end a flow's child for good: fail, reclaim, cancel, fetch (a malformed child) and complete (a
+result the parent cannot take). One place for the parent's on_child_failure policy.
 child_failed(base, parent, id, why, pmsg, final, now, maxlen):
   base    '<queue base>:'; the keys below are named from it as in core/keys.py (all in the
           queue's hash tag): job:<parent>, kidfail:<parent>, flows, wait, prio, marker, stats,

@@ -51,8 +51,12 @@ for i = 3, #ARGV, 3 do
       local p = redis.pcall('HMGET', KEYS[4] .. parent, 'pend')
       if p.err or not int(p[1]) then parent = nil end
     end
+    -- A parent's results record of another type cannot take this one: the parent hears of
+    -- it as of a failed child (child_failed.lua) instead of the script erroring midway.
+    local kt = parent and redis.call('TYPE', base .. 'kids:' .. parent).ok
+    local lost = kt and kt ~= 'hash' and kt ~= 'none'
     acks[#acks + 1] = {pos = (i - 3) / 3, id = id, jk = jk, st = count(f[2]), parent = parent,
-                       kids = f[4], att = count(f[5]), res = ARGV[i + 2]}
+                       kids = f[4], att = count(f[5]), res = ARGV[i + 2], lost = lost}
   end
 end
 for _, a in ipairs(acks) do
@@ -76,7 +80,12 @@ for _, a in ipairs(acks) do
       redis.call('PEXPIRE', base .. 'kids:' .. id, KIDS_TTL_MS)
       redis.call('PEXPIRE', base .. 'kidfail:' .. id, KIDS_TTL_MS)
     end
-    if a.parent then
+    if a.lost then
+      local why = 'its result could not be kept (the parent\'s results record is not a hash)'
+      local final = (redis.call('HGET', KEYS[3], 'dlq') or '1') == '1' and 'dead' or 'failed'
+      child_failed(base, a.parent, id, why, 'child ' .. id .. ' completed but ' .. why, final,
+                   now, maxlen)
+    elseif a.parent then
       -- A flow's child: hand the result to the parent; the last child readies it.
       local parent = a.parent
       local pk = KEYS[4] .. parent

@@ -148,3 +148,23 @@ async def test_a_garbage_failures_record_fails_the_parent_instead_of_the_script(
     assert child.state is JobState.DEAD
     assert parent.state is JobState.DEAD
     assert parent.error == "child bad failed: child 2 broke"
+
+
+async def test_a_garbage_results_record_fails_the_parent_not_the_ack(redis_url: str) -> None:
+    """A completed child's result goes into its parent's results record: when that holds
+    garbage, the child still completes and the parent fails with the reason (the ack used to
+    error for ever, and the child ran again and again)."""
+    async with Queue("flr", redis_url=redis_url) as q:
+        flow = await q.enqueue_flow({"parent": 1}, [JobSpec({"n": 1}, id="only")])
+        await q.redis.set(q.keys.children_prefix + flow.parent_id, "garbage")
+        async with running(flow_worker(redis_url, "flr")):
+            parent = await q.wait_for(flow.parent_id, timeout=5)
+        child = await q.get_job("only")
+    assert child is not None
+    assert child.state is JobState.COMPLETED
+    assert child.attempts == 1
+    assert parent.state is JobState.DEAD
+    assert parent.error == (
+        "child only completed but its result could not be kept"
+        " (the parent's results record is not a hash)"
+    )
