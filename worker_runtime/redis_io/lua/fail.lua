@@ -19,7 +19,8 @@ ARGV[5] error message
 ARGV[6] traceback
 ARGV[7] attempt record (JSON object appended to the history; finished_at is set here)
 ARGV[8] events stream length (approximate MAXLEN), 0 = no events
-Returns: 1 applied, 0 lease lost (another worker owns the job now). ]]
+Returns: 1 applied (also when this lease's failure was recorded already: a call sent again
+after its reply was lost), 0 lease lost (another worker owns the job now). ]]
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local id, token = ARGV[1], ARGV[2]
@@ -34,8 +35,13 @@ local function count(v) return v and string.find(v, '^%d+$') and #v <= 15 and to
 local function int(v) return v and string.find(v, '^-?%d+$') and #v <= 8 and tonumber(v) end
 -- Every read and check comes before the first write: a field with garbage in it must not
 -- stop the script after the job left 'active' (it would be in no structure at all).
-local f = redis.pcall('HMGET', jk, 'lk', 'st', 'pri', 'par', 'hist', 'att')
-if f.err or f[1] ~= token or not redis.call('ZSCORE', KEYS[1], id) then
+local f = redis.pcall('HMGET', jk, 'lk', 'st', 'pri', 'par', 'hist', 'att', 'state')
+if f.err or f[1] ~= token then return 0 end
+if not redis.call('ZSCORE', KEYS[1], id) then
+  -- The token stays on the job after its failure is recorded (below): a call sent again
+  -- after its reply was lost finds this lease's own outcome, and says so without a write.
+  local s = f[7]
+  if s == 'waiting' or s == 'delayed' or s == 'dead' or s == 'failed' then return 1 end
   return 0
 end
 local started, pri, parent = count(f[2]), int(f[3]), f[4]
@@ -69,7 +75,7 @@ entries[#entries + 1] = rec
 -- An attempt count that is not a number is replaced, not incremented (which would fail).
 local att = (count(f[6]) or 0) + 1
 redis.call('HSET', jk, 'err', ARGV[5], 'tb', ARGV[6], 'hist', cjson.encode(entries), 'att', att)
-redis.call('HDEL', jk, 'lk')
+-- 'lk' is kept (the next lease replaces it): a repeat of this call is recognised (above).
 local action = ARGV[3]
 if action == 'retry' then
   redis.call('HINCRBY', KEYS[6], 'retried', 1)

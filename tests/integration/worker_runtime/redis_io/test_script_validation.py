@@ -43,6 +43,31 @@ async def test_fail_with_garbage_fields_still_retries_the_job(redis_url: str) ->
     assert [h.error for h in stored.history][-1] == "boom"
 
 
+@pytest.mark.parametrize("action", ["retry", "dead"])
+async def test_fail_sent_again_after_a_lost_reply_is_applied_once(
+    redis_url: str, action: str
+) -> None:
+    """The repeat of a failure Redis recorded (its reply lost) answers 'applied' again (the
+    worker then tells its observers) and writes nothing twice."""
+    async with Queue("vg", redis_url=redis_url) as q:
+        k = q.keys
+        job = await q.enqueue({})
+        await q.scripts.fetch(keys=plain_fetch_keys(k), args=[60_000, 1, "w"])
+        record = json.dumps({"attempt": 1, "error": "boom"})
+        args = [job.id, "w", action, 0, "boom", "", record, 0]
+        first = await q.scripts.fail(fail_keys(k), args)
+        again = await q.scripts.fail(fail_keys(k), args)
+        stored = await q.get_job(job.id)
+        stats = await q.redis.hgetall(k.stats)
+        waiting = await q.redis.lrange(k.wait, 0, -1)
+    assert (first, again) == (1, 1)
+    assert stored is not None
+    assert len(stored.history) == 1
+    assert stored.attempts == 1
+    assert stats.get("retried" if action == "retry" else "failed") == "1"
+    assert waiting == ([job.id] if action == "retry" else [])
+
+
 async def test_complete_returns_the_positions_it_refused(redis_url: str) -> None:
     """Only acknowledged runs may be reported as completed: the script names the others (a
     lost lease, a job no longer active, the same run twice in one batch)."""
