@@ -8,11 +8,23 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from bench.results_table import percentile
-from bench.scaling_rig import SAMPLE_SECONDS, Sample
 
 #: Issue 15's targets: Shoal's p95 wait against KEDA at defaults and tuned (not from zero).
 P95_VS_KEDA, P95_VS_KEDA_TUNED = 1 / 3, 1 / 2
 NO_WAIT_TARGET = frozenset({"from-zero"})  # pod start bounds every scaler there
+SAMPLE_SECONDS = 1.0
+
+
+@dataclass
+class Sample:
+    """One look at a pool (every SAMPLE_SECONDS)."""
+
+    t: float  # seconds since the first arrival
+    waiting: int
+    active: int
+    pods: int  # pods that exist (Terminating ones too: they still cost)
+    ready: int
+    desired: int  # the Deployment's replicas
 
 
 @dataclass(frozen=True)

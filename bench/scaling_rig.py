@@ -27,6 +27,7 @@ from typing import Any
 import redis
 import yaml
 
+from bench.scaling_figures import SAMPLE_SECONDS, Sample
 from bench.traces import Trace
 from tests.e2e.cluster_env import GROUP, VERSION, E2EEnv
 from tests.harness.redis_server import RedisServer
@@ -37,7 +38,6 @@ from worker_runtime.producing.sync import SyncQueue
 POOL = "bench"
 CONCURRENCY = 10
 MAX_REPLICAS = 10
-SAMPLE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -101,16 +101,6 @@ def scaled_object(namespace: str, redis_address: str, scaler: Scaler) -> dict[st
             "triggers": [{"type": "redis", "metadata": {**trigger, **scaler.keda["trigger"]}}],
         },
     }  # fmt: skip
-
-
-@dataclass
-class Sample:
-    t: float
-    waiting: int
-    active: int
-    pods: int  # pods that exist (Terminating ones too: they still cost)
-    ready: int
-    desired: int
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench import scaling_figures as sf
 from bench import traces
-from bench.scaling_rig import Sample
+from bench.scaling_figures import Sample
 
 
 def s(t: float, waiting: int, active: int, pods: int, desired: int) -> Sample:
