@@ -168,7 +168,7 @@ def replay(trace: Trace, lanes: list[Lane], t0: float, stop: threading.Event) ->
     return late
 
 
-def sample(env: E2EEnv, lanes: list[Lane], t: float) -> None:
+def sample(env: E2EEnv, lanes: list[Lane], t0: float) -> None:
     pods: dict[str, list[Any]] = {}
     for p in env.core().list_pod_for_all_namespaces(label_selector="shoal.dev/pool").items:
         if p.status.phase not in ("Succeeded", "Failed"):
@@ -177,6 +177,7 @@ def sample(env: E2EEnv, lanes: list[Lane], t: float) -> None:
         d.metadata.namespace: d.spec.replicas or 0
         for d in env.apps().list_deployment_for_all_namespaces().items
     }
+    t = time.monotonic() - t0  # after the API calls (slow on a busy machine), with Redis' reads
     for lane in lanes:
         k = lane.keys
         pipe = lane.client.pipeline(transaction=False)
@@ -224,11 +225,11 @@ def run(
     feeder.start()
     try:
         end = trace.horizon + tail
-        while (t := time.monotonic() - t0) < end:
-            sample(env, lanes, t)
-            if t > trace.horizon + settle and all(_at_rest(lane) for lane in lanes):
+        while (begin := time.monotonic()) - t0 < end:
+            sample(env, lanes, t0)
+            if begin - t0 > trace.horizon + settle and all(_at_rest(lane) for lane in lanes):
                 break
-            time.sleep(max(0.0, SAMPLE_SECONDS - (time.monotonic() - t0 - t)))
+            time.sleep(max(0.0, SAMPLE_SECONDS - (time.monotonic() - begin)))
     finally:
         stop.set()
         feeder.join()
