@@ -39,7 +39,7 @@ class Figures:
     peak: int
     scale_events: int
     interrupted: int
-    emptied_at: float | None  # queue empty and nothing running after the last arrival
+    emptied_at: float | None  # nothing waiting or running after the last arrival
     after_empty: float  # replica-seconds from emptied_at to the end of the window
     zero_at: float | None  # pods back to 0 after emptied_at (None: not within the window)
     ups_after_empty: int  # scale-ups once the queue was empty
@@ -47,15 +47,16 @@ class Figures:
 
 
 def figures(
-    *, label: str, jobs: int, horizon: float, samples: Sequence[Sample], waits: Sequence[float],
-    interrupted: int,
+    *, label: str, jobs: int, last_arrival: float, samples: Sequence[Sample],
+    waits: Sequence[float], interrupted: int,
 ) -> Figures:  # fmt: skip
     # A job that never started waited at least until the window closed: count it so.
     window = samples[-1].t + SAMPLE_SECONDS if samples else 0.0
-    all_waits = list(waits) + [window - horizon] * max(0, jobs - len(waits))
+    all_waits = list(waits) + [window - last_arrival] * max(0, jobs - len(waits))
     dts = [b.t - a.t for a, b in pairwise(samples)] + [SAMPLE_SECONDS]
     emptied = next(
-        (i for i, s in enumerate(samples) if s.t >= horizon and s.waiting + s.active == 0), None
+        (i for i, s in enumerate(samples) if s.t >= last_arrival and s.waiting + s.active == 0),
+        None,
     )
     after = emptied if emptied is not None else len(samples)
     zero = next((s.t for s in samples[after:] if s.pods == 0), None)

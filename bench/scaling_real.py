@@ -41,6 +41,7 @@ from bench.scaling_rig import (  # noqa: E402
     SHOAL,
     SHOAL_TUNED,
     Lane,
+    lane_figures,
     run,
     start_lanes,
     stop_lanes,
@@ -80,14 +81,7 @@ def run_trace(env: E2EEnv, trace: Trace, *, tail: float) -> tuple[list[Lane], fl
 
 
 def report(trace: Trace, lanes: list[Lane], seed: int) -> tuple[list[str], list[str]]:
-    by_key = {
-        lane.scaler.key: sf.figures(
-            label=lane.scaler.label, jobs=len(trace.arrivals), horizon=trace.horizon,
-            samples=lane.samples, waits=list(lane.waits.values()),
-            interrupted=lane.stats.get("released", 0) + lane.stats.get("stalled", 0),
-        )
-        for lane in lanes
-    }  # fmt: skip
+    by_key = {lane.scaler.key: lane_figures(trace, lane) for lane in lanes}
     rows = [sf.row(trace.name, f) for f in by_key.values()]
     rows += sim_rows(trace)
     checks = []

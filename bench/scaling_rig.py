@@ -27,7 +27,7 @@ from typing import Any
 import redis
 import yaml
 
-from bench.scaling_figures import SAMPLE_SECONDS, Sample
+from bench.scaling_figures import SAMPLE_SECONDS, Figures, Sample, figures
 from bench.traces import Trace
 from tests.e2e.cluster_env import GROUP, VERSION, E2EEnv
 from tests.harness.redis_server import RedisServer
@@ -239,3 +239,12 @@ def run(
 def _at_rest(lane: Lane) -> bool:
     s = lane.samples[-1]
     return (s.waiting, s.active, s.pods) == (0, 0, 0)
+
+
+def lane_figures(trace: Trace, lane: Lane) -> Figures:
+    return figures(
+        label=lane.scaler.label, jobs=len(trace.arrivals),
+        last_arrival=trace.arrivals[-1] if trace.arrivals else 0.0,
+        samples=lane.samples, waits=list(lane.waits.values()),
+        interrupted=lane.stats.get("released", 0) + lane.stats.get("stalled", 0),
+    )  # fmt: skip

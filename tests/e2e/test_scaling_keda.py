@@ -13,7 +13,7 @@ import pytest
 
 from bench import scaling_figures as sf
 from bench import traces
-from bench.scaling_rig import KEDA_TUNED, SHOAL, run, start_lanes, stop_lanes
+from bench.scaling_rig import KEDA_TUNED, SHOAL, lane_figures, run, start_lanes, stop_lanes
 from bench.scaling_setup import install_operator, keda_build, keda_running
 from tests.e2e.cluster_env import E2EEnv
 from tests.e2e.conftest import report
@@ -46,14 +46,7 @@ def test_shoal_and_keda_scale_the_same_burst_side_by_side(e2e_env: E2EEnv, keda:
         run(e2e_env, trace, lanes, tail=TAIL)
     finally:
         stop_lanes(e2e_env, lanes)
-    shoal, tuned = (
-        sf.figures(
-            label=lane.scaler.label, jobs=len(trace.arrivals), horizon=trace.horizon,
-            samples=lane.samples, waits=list(lane.waits.values()),
-            interrupted=lane.stats.get("released", 0) + lane.stats.get("stalled", 0),
-        )
-        for lane in lanes
-    )  # fmt: skip
+    shoal, tuned = (lane_figures(trace, lane) for lane in lanes)
     report(sf.HEADER)
     for f in (shoal, tuned):
         report(sf.row(trace.name, f))
