@@ -13,8 +13,8 @@ import matplotlib.pyplot as plt
 from bench.scaling_rig import Lane
 from bench.traces import Trace
 
-COLOURS = {"shoal": "tab:blue", "shoal-tuned": "tab:cyan", "shoal-drain10": "tab:green",
-           "keda": "tab:red", "keda-tuned": "tab:orange"}  # fmt: skip
+COLOURS = {"shoal": "tab:blue", "shoal-tuned": "tab:cyan", "keda": "tab:red",
+           "keda-tuned": "tab:orange"}  # fmt: skip
 
 
 def plot(trace: Trace, lanes: Sequence[Lane], path: Path, *, title: str) -> Path:

@@ -6,11 +6,11 @@
 Starts what it needs (needs root, like the e2e tier, see docs/e2e.md): the real-node cluster of
 ``tests/harness/k8s_node.py``, the image ``shoal:e2e`` (``scripts/build-image.sh``), the Shoal
 operator (the Helm chart), KEDA (``scripts/keda.sh``, built once from Go modules). Per trace it
-creates five pools of the same image, each with its own Redis (``bench/scaling_rig.py``) and
-scaled by Shoal (defaults; cooldownSeconds 20; targetDrainSeconds 10), KEDA at its defaults and
-KEDA tuned, and replays the trace into the five queues at once. The traces are the simulation's
-(``bench/traces.py``), time-compressed to about three minutes at the same arrival rates; the
-simulation runs on the same compressed traces so the two can be compared row by row.
+creates four pools of the same image, each with its own Redis (``bench/scaling_rig.py``) and
+scaled by Shoal (defaults; cooldownSeconds 20), KEDA at its defaults and KEDA tuned, and replays
+the trace into the four queues at once. The traces are the simulation's (``bench/traces.py``),
+time-compressed to about three minutes at the same arrival rates; the simulation runs on the
+same compressed traces so the two can be compared row by row.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ from bench.scaling_rig import (  # noqa: E402
     KEDA_TUNED,
     MAX_REPLICAS,
     SHOAL,
-    SHOAL_FAST,
     SHOAL_TUNED,
     Lane,
     lane_figures,
@@ -86,7 +85,7 @@ def report(trace: Trace, lanes: list[Lane], seed: int) -> tuple[list[str], list[
     rows = [sf.row(trace.name, f) for f in by_key.values()]
     rows += sim_rows(trace)
     checks = []
-    for key in (SHOAL.key, SHOAL_TUNED.key, SHOAL_FAST.key):
+    for key in (SHOAL.key, SHOAL_TUNED.key):
         if key in by_key:
             checks += sf.verdicts(trace.name, by_key[key], by_key.get(KEDA.key),
                                   by_key.get(KEDA_TUNED.key))  # fmt: skip
@@ -163,7 +162,7 @@ def header(args: argparse.Namespace) -> str:
         f"## Scaling on a real cluster: Shoal vs KEDA 2.21 — {utc_now()}, commit "
         f"{git_head(REPO)}\n\n`python bench/scaling_real.py --seed {args.seed} --tail "
         f"{args.tail:g}`: one real node (2 cores), image {args.image}, `worker_runtime.demo:app` "
-        f"(jobs sleep), concurrency {CONCURRENCY}/pod, maxReplicas {MAX_REPLICAS}; the five "
+        f"(jobs sleep), concurrency {CONCURRENCY}/pod, maxReplicas {MAX_REPLICAS}; the four "
         "pools run at once on the same node, each on its own Redis, the same arrivals replayed "
         "into each. Wait = enqueued -> leased (Redis' clock, from the job's hash); a job that "
         "never started counts as waiting until the window closed. Interrupted = the queue's "

@@ -52,11 +52,6 @@ SHOAL = Scaler("shoal", "Shoal defaults", {"maxReplicas": MAX_REPLICAS})
 SHOAL_TUNED = Scaler(
     "shoal-tuned", "Shoal cooldownSeconds 20", {"maxReplicas": MAX_REPLICAS, "cooldownSeconds": 20}
 )
-SHOAL_FAST = Scaler(
-    "shoal-drain10",
-    "Shoal targetDrainSeconds 10",
-    {"maxReplicas": MAX_REPLICAS, "targetDrainSeconds": 10},
-)
 KEDA = Scaler("keda", "KEDA defaults", {"mode": "Manual"}, {"spec": {}, "trigger": {}})
 KEDA_TUNED = Scaler(
     "keda-tuned",
@@ -65,7 +60,7 @@ KEDA_TUNED = Scaler(
     {"spec": {"pollingInterval": 5, "cooldownPeriod": 20},
      "trigger": {"listLength": str(CONCURRENCY)}},
 )  # fmt: skip
-ALL_SCALERS = (SHOAL, SHOAL_TUNED, SHOAL_FAST, KEDA, KEDA_TUNED)
+ALL_SCALERS = (SHOAL, SHOAL_TUNED, KEDA, KEDA_TUNED)
 
 
 def pool_manifest(namespace: str, image: str, redis_url: str, scaler: Scaler) -> dict[str, Any]:
