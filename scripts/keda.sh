@@ -132,5 +132,5 @@ case ${1:-} in
   up) up "${2:-}" ;;
   down) down "${2:-}" ;;
   --print-dir) echo "$BIN_DIR" ;;
-  *) sed -n '2,11s/^# \{0,1\}//p' "$0"; exit 2 ;;
+  *) sed -n '2,13s/^# \{0,1\}//p' "$0"; exit 2 ;;
 esac
