@@ -86,3 +86,8 @@ def versions(redis_server: str) -> str:
 
 def utc_now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine (here also the test node) has been busy since boot."""
+    return _busy_seconds()

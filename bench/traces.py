@@ -147,3 +147,39 @@ TARGETED: dict[str, Callable[[int], Trace]] = {
 }
 EXTRA: dict[str, Callable[[int], Trace]] = {"bulk": bulk, "trickle": trickle, "sparse": sparse}
 ALL = TARGETED | EXTRA
+
+
+def compressed(
+    trace: Trace, *, factor: float, seed: int, duration_scale: float = 1.0, name: str = ""
+) -> Trace:
+    """``trace`` ``factor`` times shorter at the same arrival rates (for runs on a real cluster).
+
+    Each arrival is kept with probability 1/factor and its time divided by factor: thinning
+    keeps a Poisson process Poisson, so rates, in-flight work and pods needed stay those of the
+    original while every phase (a burst, a ramp) lasts factor times less. ``duration_scale``
+    shortens the jobs too (long jobs would outlast a few-minute run).
+    """
+    rng = random.Random(seed)
+    kept = [(a, d) for a, d in zip(trace.arrivals, trace.durations, strict=True)
+            if rng.random() * factor < 1.0]  # fmt: skip
+    return Trace(
+        name or trace.name,
+        f"{trace.description}; time / {factor:g}"
+        + (f", jobs x {duration_scale:g}" if duration_scale != 1.0 else ""),
+        [a / factor for a, _ in kept],
+        [d * duration_scale for _, d in kept],
+        trace.horizon / factor,
+    )
+
+
+def windowed(trace: Trace, *, start: float, end: float, name: str = "") -> Trace:
+    """The arrivals of ``[start, end)`` only, moved to begin at time 0 (one episode of a trace)."""
+    kept = [(a, d) for a, d in zip(trace.arrivals, trace.durations, strict=True)
+            if start <= a < end]  # fmt: skip
+    return Trace(
+        name or trace.name,
+        f"{trace.description}; {start:g}-{end:g} s only",
+        [a - start for a, _ in kept],
+        [d for _, d in kept],
+        end - start,
+    )

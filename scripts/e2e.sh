@@ -6,7 +6,8 @@
 #
 # 1. host packages from Debian, if missing: containerd runc containernetworking-plugins iptables
 #    conntrack docker.io debootstrap gcc libc6-dev (the pause image is a static C program)
-# 2. the pinned binaries with kubelet, kube-proxy and helm (scripts/k8s-binaries.sh, cached)
+# 2. the pinned binaries with kubelet, kube-proxy and helm (scripts/k8s-binaries.sh, cached), and
+#    KEDA's for the side-by-side scaling test (scripts/keda.sh build, cached; ≈ 7 min the first time)
 # 3. the image $SHOAL_E2E_IMAGE (default shoal:e2e) with scripts/build-image.sh (layer cache;
 #    SHOAL_E2E_SKIP_BUILD=1 uses the image Docker has)
 # 4. pytest tests/e2e -m e2e; with --prepare it stops after 3 (then `make test` finds it all)
@@ -40,6 +41,7 @@ if ((${#need[@]})); then
 fi
 
 bash scripts/k8s-binaries.sh --with-node --with-helm
+bash scripts/keda.sh build
 if [[ ${SHOAL_E2E_SKIP_BUILD:-0} != 1 ]]; then # 1: use the image as Docker has it
   bash scripts/build-image.sh "${SHOAL_E2E_IMAGE:-shoal:e2e}" >/dev/null
 fi

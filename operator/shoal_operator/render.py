@@ -144,6 +144,9 @@ def container(
         key_prefix=key_prefix,
     )
     body["ports"] = [{"name": METRICS_PORT_NAME, "containerPort": HEALTH_PORT, "protocol": "TCP"}]
+    # Every second until the first fetch (or its failure), then the kubelet probes readiness at
+    # once: Ready as the worker starts taking jobs. Liveness waits for it (5 min at most).
+    body["startupProbe"] = {**_probe("/startupz", period=1, failures=300), "timeoutSeconds": 1}
     body["livenessProbe"] = _probe("/livez", period=10, failures=3)
     body["readinessProbe"] = _probe("/readyz", period=5, failures=2)
     if spec.resources is not None:

@@ -20,9 +20,12 @@ class Target:
 
 
 class Timeline:
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time
+    ) -> None:
         self._clock = clock
         self.origin = clock()
+        self._wall_origin = wall()  # maps wall-clock moments (Redis, the workers) onto clock
         self.marks: dict[str, float] = {}
 
     def mark(self, name: str) -> float:
@@ -30,11 +33,18 @@ class Timeline:
         self.marks.setdefault(name, self._clock())
         return self.marks[name] - self.origin
 
+    def mark_at(self, name: str, wall: float) -> float:
+        """Record ``name`` at wall-clock time ``wall`` (e.g. a job's start in Redis' clock, the
+        same machine's); the first time only. Returns seconds since the origin."""
+        self.marks.setdefault(name, self.origin + wall - self._wall_origin)
+        return self.marks[name] - self.origin
+
     def between(self, start: str, end: str) -> float:
         return self.marks[end] - self.marks[start]
 
     def lines(self, targets: tuple[Target, ...] = ()) -> list[str]:
-        out = [f"{at - self.origin:8.1f} s  {name}" for name, at in self.marks.items()]
+        ordered = sorted(self.marks.items(), key=lambda item: item[1])
+        out = [f"{at - self.origin:8.1f} s  {name}" for name, at in ordered]
         for t in targets:
             if t.start in self.marks and t.end in self.marks:
                 took = self.between(t.start, t.end)

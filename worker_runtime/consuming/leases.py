@@ -115,7 +115,7 @@ class LeaseKeeping(RedisHealth):
         await self._with_retry(
             "release",
             lambda: self.scripts.release(
-                [k.active, k.wait, k.marker, k.job_prefix, k.prioritized], args
+                [k.active, k.wait, k.marker, k.job_prefix, k.prioritized, k.stats], args
             ),
             attempts=5,
         )

@@ -118,6 +118,22 @@ def readiness_problems(worker: WorkerView) -> list[str]:
     return problems
 
 
+def startup_problems(worker: WorkerView) -> list[str]:
+    """Why the worker has not finished starting (empty once it has): started, and every queue's
+    first fetch has either succeeded or been found unable to (Redis unreachable, a loop down).
+
+    The startup probe (/startupz, probed every second) passes then, and the kubelet probes
+    readiness at once: a pod turns Ready as it starts taking jobs, not a readiness period later.
+    """
+    if worker.started_at is None:
+        return ["not started"]
+    return [
+        f"queue {name}: first fetch pending"
+        for name, c in worker.consumers.items()
+        if c.redis_ok and not c.fetched_once and not c.loops.down and not worker.draining
+    ]
+
+
 def health_of(worker: WorkerView, *, now: float | None = None) -> WorkerHealth:
     """The worker's health now (``now``: wall-clock seconds, for tests)."""
     now = time.time() if now is None else now

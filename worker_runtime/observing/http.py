@@ -1,4 +1,4 @@
-"""The probe and metrics server: /livez, /readyz, /healthz, /metrics on one port (default 9091).
+"""The probe and metrics server: /livez, /readyz, /startupz, /healthz, /metrics on one port (9091).
 
 It runs on its own thread (stdlib `ThreadingHTTPServer`), not on the event loop: a liveness
 probe must answer *especially* when the loop is stuck, and it then reports that the loop's
@@ -18,7 +18,12 @@ import structlog
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from worker_runtime.observing.health import health_of, heartbeat_of, readiness_problems
+from worker_runtime.observing.health import (
+    health_of,
+    heartbeat_of,
+    readiness_problems,
+    startup_problems,
+)
 
 if TYPE_CHECKING:
     from worker_runtime.consuming.worker import Worker
@@ -119,6 +124,14 @@ class ProbeServer:
             return 503, "".join(f"{p}\n" for p in problems)
         return 200, "ok\n"
 
+    def startupz(self) -> tuple[int, str]:
+        if self.worker is None:
+            return 503, "not started\n"
+        problems = startup_problems(self.worker)
+        if problems:
+            return 503, "".join(f"{p}\n" for p in problems)
+        return 200, "ok\n"
+
     def healthz(self) -> tuple[int, str]:
         if self.worker is None:
             return 503, '{"healthy": false}\n'
@@ -138,6 +151,7 @@ class _Handler(BaseHTTPRequestHandler):
         route = {
             "/livez": self.probe.livez,
             "/readyz": self.probe.readyz,
+            "/startupz": self.probe.startupz,
             "/healthz": self.probe.healthz,
         }.get(path)
         if route is None:

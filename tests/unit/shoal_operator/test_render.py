@@ -64,6 +64,10 @@ def test_minimal_pool_renders_a_worker_deployment_owned_by_the_pool() -> None:
     assert c["ports"] == [{"name": "metrics", "containerPort": 9091, "protocol": "TCP"}]
     assert c["livenessProbe"]["httpGet"] == {"path": "/livez", "port": "metrics"}
     assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    # Probed every second until the first fetch: then readiness is probed at once (Ready as
+    # the worker takes jobs, not up to a readiness period later).
+    assert c["startupProbe"]["httpGet"] == {"path": "/startupz", "port": "metrics"}
+    assert c["startupProbe"]["periodSeconds"] == 1
 
 
 def test_replicas_only_when_asked() -> None:

@@ -4,6 +4,8 @@ KEYS[2] wait    LIST
 KEYS[3] marker  ZSET
 KEYS[4] job prefix
 KEYS[5] prio    ZSET (ready jobs with a priority)
+KEYS[6] stats   HASH ('released' += jobs put back: runs a shutdown interrupted, counted where
+                 they outlive the pod, e.g. for scaling benchmarks)
 ARGV[1..] pairs: job id, lease token
 Returns: number of jobs put back. ]]
 local n = 0
@@ -23,5 +25,8 @@ for i = 1, #ARGV, 2 do
     n = n + 1
   end
 end
-if n > 0 then redis.call('ZADD', KEYS[3], 0, 'w') end
+if n > 0 then
+  redis.call('ZADD', KEYS[3], 0, 'w')
+  redis.call('HINCRBY', KEYS[6], 'released', n)
+end
 return n

@@ -64,10 +64,13 @@ async def test_unfinished_jobs_return_to_queue_without_an_attempt(redis_url: str
         counts = await q.counts()
         recs = [await q.get_job(j.id) for j in jobs]
         order = await q.redis.lrange(q.keys.wait, 0, -1)
+        stats = await q.redis.hgetall(q.keys.stats)
     assert counts == {"waiting": 3, "active": 0, "delayed": 0, "completed": 0, "failed": 0,
                       "dead": 0}  # fmt: skip
     assert all(r is not None and r.state is JobState.WAITING and r.attempts == 0 for r in recs)
     assert sorted(order) == sorted(j.id for j in jobs)
+    # Counted where it outlives the worker: runs interrupted by a shutdown (scale-down).
+    assert int(stats["released"]) == 3
 
 
 class Outcomes(WorkerObserver):

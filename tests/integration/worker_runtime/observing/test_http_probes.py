@@ -1,5 +1,5 @@
-"""/livez, /readyz, /healthz against real failures: Redis stopped and restarted, a blocked event
-loop, a draining worker."""
+"""/livez, /readyz, /startupz, /healthz against real failures: Redis stopped and restarted, a
+blocked event loop, a draining worker."""
 
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ async def test_readyz_follows_redis_going_away_and_coming_back(
 
     async with observed(worker, settings) as obs:
         await eventually(lambda: _status(obs, "/readyz", 200), description="ready")
+        assert (await get(obs, "/startupz")).status_code == 200
         await asyncio.to_thread(own_redis.stop)
         await eventually(lambda: _status(obs, "/readyz", 503), description="not ready")
         body = (await get(obs, "/readyz")).text
@@ -72,6 +73,9 @@ async def test_not_ready_before_the_first_successful_fetch(
         assert response.status_code == 503
         assert "probes:" in response.text
         assert (await get(obs, "/livez")).status_code == 200
+        # Starting is over once the first fetch is known to fail: the kubelet moves on to the
+        # readiness (503, why) and liveness probes instead of restarting the pod later.
+        await eventually(lambda: _status(obs, "/startupz", 200), description="started")
         await asyncio.to_thread(own_redis.start)
         await eventually(lambda: _status(obs, "/readyz", 200), timeout=15, description="ready")
         assert worker.consumers["probes"].fetched_once

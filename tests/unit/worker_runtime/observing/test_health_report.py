@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
 from worker_runtime.observing.health import (
@@ -9,7 +12,9 @@ from worker_runtime.observing.health import (
     QueueHealth,
     WorkerHealth,
     format_uptime,
+    readiness_problems,
     render_report,
+    startup_problems,
 )
 
 
@@ -94,3 +99,27 @@ def test_json_uses_the_seed_field_names() -> None:
         assert name in data
     assert data["queues"][0]["activeJobs"] == 1
     assert data["components"] == [{"name": "status_store", "ok": True, "detail": ""}]
+
+
+def _view(*, started: bool = True, draining: bool = False, **queues: tuple[bool, bool]) -> Any:
+    """A worker as the probes read it: queues name=(redis_ok, fetched_once)."""
+    consumers = {
+        name: SimpleNamespace(redis_ok=ok, fetched_once=fetched, loops=SimpleNamespace(down=set()))
+        for name, (ok, fetched) in queues.items()
+    }
+    return SimpleNamespace(
+        started_at=1.0 if started else None, draining=draining, consumers=consumers
+    )
+
+
+def test_starting_ends_at_the_first_fetch_or_once_it_cannot_happen() -> None:
+    assert startup_problems(_view(started=False, q=(True, False))) == ["not started"]
+    assert startup_problems(_view(q=(True, False), r=(True, True))) == [
+        "queue q: first fetch pending"
+    ]
+    assert startup_problems(_view(q=(True, True))) == []
+    # Redis unreachable at start: starting is over (readiness says why it is not ready), so
+    # the kubelet goes on to readiness and liveness instead of restarting it after 5 min.
+    assert startup_problems(_view(q=(False, False))) == []
+    assert readiness_problems(_view(q=(False, False))) == ["queue q: Redis unreachable"]
+    assert startup_problems(_view(draining=True, q=(True, False))) == []
