@@ -26,6 +26,8 @@ from worker_runtime.observing.health import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from worker_runtime.consuming.worker import Worker
 
 
@@ -117,17 +119,15 @@ class ProbeServer:
         return 503, f"event loop has not heartbeated for more than {limit:g} s\n"
 
     def readyz(self) -> tuple[int, str]:
-        if self.worker is None:
-            return 503, "not started\n"
-        problems = readiness_problems(self.worker)
-        if problems:
-            return 503, "".join(f"{p}\n" for p in problems)
-        return 200, "ok\n"
+        return self._problems(readiness_problems)
 
     def startupz(self) -> tuple[int, str]:
+        return self._problems(startup_problems)
+
+    def _problems(self, check: Callable[[Any], list[str]]) -> tuple[int, str]:
         if self.worker is None:
             return 503, "not started\n"
-        problems = startup_problems(self.worker)
+        problems = check(self.worker)
         if problems:
             return 503, "".join(f"{p}\n" for p in problems)
         return 200, "ok\n"
