@@ -14,16 +14,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 from shoal_operator.conditions import (
     Problem,
     StatusFacts,
     deployment_problem,
     ignored_replicas_message,
+    live_figures,
     pool_status,
+    same_but_live,
     status_patch,
 )
 from shoal_operator.deletion_cost import busy_pods, cost_changes, deletion_costs, safe_target
@@ -42,7 +45,7 @@ from shoal_operator.render import (
 )
 from shoal_operator.settings import OperatorSettings
 from shoal_operator.state import PoolState, Registry, workload_of
-from shoal_operator.status_pacing import StatusPacer, live_only
+from shoal_operator.status_pacing import LIVE_FIELDS, StatusPacer, live_only
 from shoal_operator.telemetry import Telemetry, logger
 from worker_runtime.core.autoscaler import decide, record_scale
 from worker_runtime.core.observations import History, Observations, Recommendation
@@ -131,6 +134,21 @@ def _ignored_replicas(state: PoolState) -> int | None:
 def seeded_history(current: int, now: float) -> History:
     """An empty History that remembers the current size, so nothing shrinks at once."""
     return History(recommendations=(Recommendation(now, current),))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A decision taken for a pool, to apply: ``current`` replicas when taken, ``target``."""
+
+    obs: Observations
+    current: int
+    target: int
+    reason: str
+    now: float
+
+
+#: A status to write: (the new status, the merge patch to it, the facts it was made from)
+StatusChange = tuple[dict[str, Any], dict[str, Any], StatusFacts]
 
 
 class ScalingLoop:
@@ -227,7 +245,8 @@ class ScalingLoop:
         ]
         self._telemetry.decided.set(len(busy))
         busy.sort(key=lambda s: self.pacer.last_written(s.key))  # status writes: oldest first
-        await asyncio.gather(*(self._act(s, results.get(s.key)) for s in busy))
+        writes = [w for s in busy if (w := self._act_now(s, results.get(s.key))) is not None]
+        await asyncio.gather(*writes)
         for state in pools:
             missing = state.deployment_seen and state.workload is None
             if missing and state.pool is not None and state.reconciled_generation is not None:
@@ -260,16 +279,53 @@ class ScalingLoop:
             for k, obs in found.items()
         }
 
-    async def _act(self, state: PoolState, obs: Observations | None) -> None:
+    def _act_now(
+        self, state: PoolState, obs: Observations | None
+    ) -> Coroutine[Any, Any, None] | None:
+        """Decide and work out the status without I/O; what needs the API is returned to await.
+
+        On most ticks a busy pool keeps its size and its status waits its turn (paced): it then
+        costs no task and no lock, which would cost more than deciding it.
+        """
+        if state.lock.locked():
+            return self._act(state, obs)  # a reconcile holds it: decide after it, as before
+        state.touched, state.last_obs = False, obs
+        step = self._decide(state, obs) if obs is not None else None
+        if step is not None and step.target != step.current:
+            return self._act(state, obs, step=step)
+        if step is not None:
+            self._hold(state, step.current)
+        change = self._status_change(state, obs)
+        if change is not None:
+            return self._act(state, obs, change=change)
+        self._recovered(state)
+        return None
+
+    async def _act(
+        self,
+        state: PoolState,
+        obs: Observations | None,
+        *,
+        step: Step | None = None,
+        change: StatusChange | None = None,
+    ) -> None:
+        """Decide (unless ``step`` or ``change`` says what), scale and write status, locked."""
         async with state.lock:
-            # Cleared first: a watch event arriving while this runs marks it again.
-            state.touched, state.last_obs = False, obs
             try:
-                if obs is not None:
-                    if obs.error is not None:
-                        self._telemetry.errors.labels("observe").inc()
-                    await self._scale(state, obs)
-                await self._sync_status(state, obs)
+                if step is None and change is None:
+                    # Cleared first: a watch event arriving while this runs marks it again.
+                    state.touched, state.last_obs = False, obs
+                    step = self._decide(state, obs) if obs is not None else None
+                if step is not None:
+                    workload = state.workload
+                    if workload is None or workload.spec_replicas != step.current:
+                        state.touched = True  # changed while waiting for the lock: next tick
+                        return
+                    await self._resize(state, step)
+                if change is None:
+                    change = self._status_change(state, obs)
+                if change is not None:
+                    await self._write_status(state, change)
             except ApiError as exc:
                 state.touched = True  # try the whole pass again next tick
                 if exc.status == 404 or isinstance(exc, NotLeading):
@@ -281,12 +337,18 @@ class ScalingLoop:
                 self._events.report(state, kind="api", reason="UpdateFailed", message=str(exc),
                                     resolved="UpdateRecovered")  # fmt: skip
             else:
-                self._events.report(state, kind="api", reason="UpdateFailed", message=None,
-                                    resolved="UpdateRecovered")  # fmt: skip
+                self._recovered(state)
 
-    async def _scale(self, state: PoolState, obs: Observations) -> None:
+    def _recovered(self, state: PoolState) -> None:
+        self._events.report(state, kind="api", reason="UpdateFailed", message=None,
+                            resolved="UpdateRecovered")  # fmt: skip
+
+    def _decide(self, state: PoolState, obs: Observations) -> Step:
+        """The autoscaler's decision for ``state`` (pure, plus the pool's memory of it)."""
         assert state.pool is not None
         assert state.workload is not None
+        if obs.error is not None:
+            self._telemetry.errors.labels("observe").inc()
         now = self._clock()
         current = state.workload.spec_replicas
         if obs.current_replicas != current:
@@ -302,23 +364,37 @@ class ScalingLoop:
         if state.secret_error is None:  # else RedisConfigInvalid already says why
             self._events.report(state, kind="redis", reason="RedisUnavailable",
                                 message=obs.error, resolved="RedisAvailable")  # fmt: skip
-        target, reason = decision.replicas, decision.reason
-        if target < current:
-            target, reason = await self._protect_busy_pods(state, obs, target, reason, now=now)
-        else:
+        if decision.replicas >= current:
             state.busy_hold_since = None
-        labels = (state.namespace, state.name)
-        state.desired = target
-        self._telemetry.desired.labels(*labels).set(target)
+        return Step(obs, current, decision.replicas, decision.reason, now)
+
+    def _hold(self, state: PoolState, replicas: int) -> None:
+        """The pool stays at ``replicas``: the decision, and the gauges if they moved."""
+        state.desired = replicas
+        if state.gauged != replicas:  # a label lookup each: not for every pool on every tick
+            labels = (state.namespace, state.name)
+            self._telemetry.desired.labels(*labels).set(replicas)
+            self._telemetry.replicas.labels(*labels).set(replicas)
+            state.gauged = replicas
+
+    async def _resize(self, state: PoolState, step: Step) -> None:
+        current, target, reason, now = step.current, step.target, step.reason, step.now
+        if target < current:
+            target, reason = await self._protect_busy_pods(state, step.obs, target, reason,
+                                                           now=now)  # fmt: skip
         if target == current:
-            self._telemetry.replicas.labels(*labels).set(current)
+            self._hold(state, current)
             return
+        labels = (state.namespace, state.name)
+        state.desired, state.gauged = target, None
+        self._telemetry.desired.labels(*labels).set(target)
         ns, name = state.key
         applied = await self._api.apply(
             deployment_path(ns, name), replicas_patch(name, ns, target),
             manager=SCALER_FIELD_MANAGER,
         )  # fmt: skip
         # Only now, applied: a held or failed change must not count against the rate policies.
+        assert state.history is not None
         state.history = record_scale(state.history, at=now, before=current, after=target)
         self._registry.set_workload(state.key, workload_of(applied))
         self._telemetry.replicas.labels(*labels).set(target)
@@ -392,18 +468,38 @@ class ScalingLoop:
         patch = {"metadata": {"annotations": {DELETION_COST_ANNOTATION: cost}}}
         await self._api.merge_patch(pods_path(namespace, pod), patch, manager=SCALER_FIELD_MANAGER)
 
-    async def _sync_status(self, state: PoolState, obs: Observations | None) -> None:
+    def _status_change(self, state: PoolState, obs: Observations | None) -> StatusChange | None:
+        """The status to write now; None when it has not changed or its turn has not come."""
         self._report(state)
-        new = pool_status(self.facts(state, obs), state.status, now=self._wall())
+        facts = self.facts(state, obs)
+        known, paced = state.status_facts, False
+        if known is not None and known[1] is state.status and same_but_live(known[0], facts):
+            # Everything but the live figures as last written: they alone can differ, which
+            # is told without rendering the whole status (most busy pools wait their turn).
+            live = live_figures(facts)
+            if all(state.status.get(k) == live.get(k) for k in LIVE_FIELDS):
+                return None
+            if not self.pacer.allow(state.key, prompt=False):
+                state.touched = True  # only live figures changed: written on a later tick
+                return None
+            paced = True
+        new = pool_status(facts, state.status, now=self._wall())
         patch = status_patch(state.status, new)
         if patch is None:
-            return
-        if not self.pacer.allow(state.key, prompt=not live_only(patch, state.status)):
+            state.status_facts = (facts, state.status)
+            return None
+        if not paced and not self.pacer.allow(
+            state.key, prompt=not live_only(patch, state.status)
+        ):
             state.touched = True  # only live figures changed: written on a later tick
-            return
+            return None
+        return new, patch, facts
+
+    async def _write_status(self, state: PoolState, change: StatusChange) -> None:
+        new, patch, facts = change
         await self._api.merge_patch(status_path(state.namespace, state.name), {"status": patch})
         self._telemetry.status_writes.inc()
-        state.status = new
+        state.status, state.status_facts = new, (facts, new)
 
     def facts(self, state: PoolState, obs: Observations | None) -> StatusFacts:
         problems: list[Problem] = []

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shoal_operator.conditions import Workload, deployment_failure
+from shoal_operator.conditions import StatusFacts, Workload, deployment_failure
 from worker_runtime.core.autoscaler import Decision
 from worker_runtime.core.observations import History, Observations
 from worker_runtime.core.spec import ManifestError, WorkerPool, load_workerpool
@@ -39,12 +39,15 @@ class PoolState:
     spec_error: str | None = None
     #: status as last written by us (or read at start): what a patch is computed against
     status: dict[str, Any] = field(default_factory=dict)
+    #: the facts ``status`` was made from (while it is that very dict): what a tick compares
+    status_facts: tuple[StatusFacts, dict[str, Any]] | None = None
     workload: Workload | None = None
     deployment_seen: bool = False  # a Deployment event arrived (else workload is unknown)
     history: History | None = None
     observation: Observations | None = None
     decision: Decision | None = None
     desired: int | None = None  # replicas last decided (the decision, busy pods protected)
+    gauged: int | None = None  # replicas the desired and replicas gauges both show
     busy_hold_since: float | None = None  # since when busy pods hold a scale-down (monotonic)
     last_obs: Observations | None = None  # the previous tick's observations, as read
     #: something other than Redis changed (spec, Deployment, reconcile): status must be redone
