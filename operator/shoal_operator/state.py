@@ -80,6 +80,18 @@ class PoolState:
         return bool(self.body.get("metadata", {}).get("deletionTimestamp"))
 
 
+#: What parse_pool reads of metadata; the rest (resourceVersion, managedFields) moves anyway.
+PARSED_METADATA = ("name", "namespace", "labels", "annotations", "generation", "uid")
+
+
+def same_manifest(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether ``a`` and ``b`` parse to the same pool (a status write's echo does)."""
+    if any(a.get(k) != b.get(k) for k in ("apiVersion", "kind", "spec")):
+        return False
+    ma, mb = a.get("metadata") or {}, b.get("metadata") or {}
+    return all(ma.get(k) == mb.get(k) for k in PARSED_METADATA)
+
+
 def parse_pool(body: Mapping[str, Any]) -> tuple[WorkerPool | None, str | None]:
     """The pool from a watched body, or the one-line reason it is not a valid WorkerPool."""
     manifest = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
@@ -110,8 +122,13 @@ class Registry:
         """Record the latest body of a pool; returns its state (new or updated)."""
         meta = body.get("metadata", {})
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
-        pool, error = parse_pool(body)
         state = self._pools.get(key)
+        if state is not None and same_manifest(state.body, body):
+            # Most events are the echoes of status writes: validating the spec again would
+            # cost more than everything else done for them.
+            pool, error = state.pool, state.spec_error
+        else:
+            pool, error = parse_pool(body)
         if state is None or (state.uid is not None and state.uid != meta.get("uid")):
             status = dict(body.get("status") or {})
             state = PoolState(namespace=key[0], name=key[1], body=dict(body), pool=pool)
