@@ -182,6 +182,7 @@ class ScalingLoop:
         self.pacer = pacer or StatusPacer(clock=clock)
         self._acting = False  # led during the last pass
         self._retries_seen = 0
+        self._claims: object = None  # what queue conflicts were last flagged for
         self.last_tick: float | None = None  # monotonic end of the last full pass
         self.ticks = 0
 
@@ -232,7 +233,12 @@ class ScalingLoop:
                 )
                 continue
             groups.setdefault((target.url, target.prefix), (target, []))[1].append(state)
-        flag_queue_conflicts(pools, [(t, members) for t, members in groups.values()])
+        # Claims change with the specs and with which pools are read: rarely, not every tick.
+        grouped = frozenset(s.key for _, members in groups.values() for s in members)
+        claims = (self._registry.version, grouped)
+        if claims != self._claims:
+            flag_queue_conflicts(pools, [(t, members) for t, members in groups.values()])
+            self._claims = claims
         await self._redis.retain({url for url, _ in groups})
         observed = await asyncio.gather(
             *(self._observe(t, members) for t, members in groups.values())
@@ -488,9 +494,7 @@ class ScalingLoop:
         if patch is None:
             state.status_facts = (facts, state.status)
             return None
-        if not paced and not self.pacer.allow(
-            state.key, prompt=not live_only(patch, state.status)
-        ):
+        if not paced and not self.pacer.allow(state.key, prompt=not live_only(patch, state.status)):
             state.touched = True  # only live figures changed: written on a later tick
             return None
         return new, patch, facts

@@ -108,6 +108,8 @@ class Registry:
         self._pools: dict[PoolKey, PoolState] = {}
         # Deployments may be seen before their pool (watch order is not guaranteed).
         self._workloads: dict[PoolKey, Workload] = {}
+        #: moves when a pool comes, goes or gets another spec (what queue claims depend on)
+        self.version = 0
 
     def __len__(self) -> int:
         return len(self._pools)
@@ -129,6 +131,7 @@ class Registry:
             pool, error = state.pool, state.spec_error
         else:
             pool, error = parse_pool(body)
+            self.version += 1
         if state is None or (state.uid is not None and state.uid != meta.get("uid")):
             status = dict(body.get("status") or {})
             state = PoolState(namespace=key[0], name=key[1], body=dict(body), pool=pool)
@@ -161,6 +164,7 @@ class Registry:
             state.history, state.last_obs, state.touched = None, None, True
 
     def remove(self, key: PoolKey) -> PoolState | None:
+        self.version += 1
         return self._pools.pop(key, None)
 
     def set_workload(self, key: PoolKey, workload: Workload | None) -> None:

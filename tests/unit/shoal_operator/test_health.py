@@ -77,24 +77,30 @@ def test_the_lean_diff_base_is_kopfs_essence() -> None:
         "apiVersion": "shoal.dev/v1alpha1",
         "kind": "WorkerPool",
         "metadata": {
-            "name": "emails", "namespace": "team", "uid": "u-1", "generation": 3,
-            "resourceVersion": "81", "labels": {"team": "mail"},
-            "annotations": {"shoal.dev/last-handled-configuration": '{"spec":{}}\n',
-                            "note": "kept", "kopf.zalando.org/other": "x"},
+            "name": "emails",
+            "namespace": "team",
+            "uid": "u-1",
+            "generation": 3,
+            "resourceVersion": "81",
+            "labels": {"team": "mail"},
+            "annotations": {
+                "shoal.dev/last-handled-configuration": '{"spec":{}}\n',
+                "note": "kept",
+                "kopf.zalando.org/other": "x",
+            },
             "finalizers": ["shoal.dev/finalizer"],
             "managedFields": [{"manager": "shoal-operator", "fieldsV1": {"f:status": {}}}],
             "ownerReferences": [{"kind": "App", "name": "a", "uid": "u-0"}],
-        },  # fmt: skip
+        },
         "spec": {"image": "emails:1", "queues": ["emails"], "scaling": {"maxReplicas": 4}},
         "status": {"backlog": 5, "conditions": [{"type": "Ready", "status": "True"}]},
     }
-    args = {"prefix": "shoal.dev", "key": "last-handled-configuration"}
-    lean = LeanDiffBaseStorage(**args).build(body=kopf.Body(raw), extra_fields=set())  # type: ignore[arg-type]
-    kopfs = kopf.AnnotationsDiffBaseStorage(**args).build(body=kopf.Body(raw), extra_fields=set())  # type: ignore[arg-type]
-    assert lean == kopfs
-    assert "status" not in lean
-    assert lean["spec"] is not raw["spec"]  # a copy: later changes must not reach it
-    wanted = LeanDiffBaseStorage(**args).build(body=kopf.Body(raw), extra_fields={"status.backlog"})  # type: ignore[arg-type]
-    assert wanted == kopf.AnnotationsDiffBaseStorage(**args).build(
-        body=kopf.Body(raw), extra_fields={"status.backlog"}  # type: ignore[arg-type]
-    )
+    lean = LeanDiffBaseStorage(prefix="shoal.dev", key="last-handled-configuration")
+    kopfs = kopf.AnnotationsDiffBaseStorage(prefix="shoal.dev", key="last-handled-configuration")
+    body = kopf.Body(raw)  # type: ignore[arg-type]
+    essence = lean.build(body=body, extra_fields=set())
+    assert essence == kopfs.build(body=body, extra_fields=set())
+    assert "status" not in essence
+    assert essence["spec"] is not raw["spec"]  # a copy: later changes must not reach it
+    wanted = {"status.backlog"}
+    assert lean.build(body=body, extra_fields=wanted) == kopfs.build(body=body, extra_fields=wanted)
