@@ -19,21 +19,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shoal_operator.conditions import (
-    Problem,
-    StatusFacts,
-    deployment_problem,
-    ignored_replicas_message,
-    live_figures,
-    pool_status,
-    same_but_live,
-    status_patch,
-)
 from shoal_operator.deletion_cost import busy_pods, cost_changes, deletion_costs, safe_target
 from shoal_operator.events import EventRecorder
 from shoal_operator.health import Heartbeat
 from shoal_operator.kube import ApiError, KubeApi, NotLeading, deployment_path, pods_path
-from shoal_operator.kube import workerpool_status_path as status_path
 from shoal_operator.leader import Leadership
 from shoal_operator.reconciler import Reconciler
 from shoal_operator.redis_clients import RedisClients, RedisConfigError, RedisTarget
@@ -45,7 +34,8 @@ from shoal_operator.render import (
 )
 from shoal_operator.settings import OperatorSettings
 from shoal_operator.state import PoolState, Registry, workload_of
-from shoal_operator.status_pacing import LIVE_FIELDS, StatusPacer, live_only
+from shoal_operator.status_pacing import StatusPacer
+from shoal_operator.status_sync import StatusChange, StatusWriter
 from shoal_operator.telemetry import Telemetry, logger
 from worker_runtime.core.autoscaler import decide, record_scale
 from worker_runtime.core.observations import History, Observations, Recommendation
@@ -125,12 +115,6 @@ def _first_reconcile_pending(state: PoolState) -> bool:
     )
 
 
-def _ignored_replicas(state: PoolState) -> int | None:
-    """spec.replicas of a pool in Auto mode (written by kubectl scale or an HPA): unused."""
-    spec = state.pool.spec if state.pool else None
-    return spec.replicas if spec is not None and spec.scaling.mode == "Auto" else None
-
-
 def seeded_history(current: int, now: float) -> History:
     """An empty History that remembers the current size, so nothing shrinks at once."""
     return History(recommendations=(Recommendation(now, current),))
@@ -145,10 +129,6 @@ class Step:
     target: int
     reason: str
     now: float
-
-
-#: A status to write: (the new status, the merge patch to it, the facts it was made from)
-StatusChange = tuple[dict[str, Any], dict[str, Any], StatusFacts]
 
 
 class ScalingLoop:
@@ -180,6 +160,8 @@ class ScalingLoop:
         self._leadership = leadership or Leadership()
         self._heartbeat = heartbeat
         self.pacer = pacer or StatusPacer(clock=clock)
+        self.status = StatusWriter(api=api, events=events, telemetry=telemetry, pacer=self.pacer,
+                                   wall=wall)  # fmt: skip
         self._acting = False  # led during the last pass
         self._retries_seen = 0
         self._claims: object = None  # what queue conflicts were last flagged for
@@ -301,7 +283,7 @@ class ScalingLoop:
             return self._act(state, obs, step=step)
         if step is not None:
             self._hold(state, step.current)
-        change = self._status_change(state, obs)
+        change = self.status.change(state, obs)
         if change is not None:
             return self._act(state, obs, change=change)
         self._recovered(state)
@@ -329,9 +311,9 @@ class ScalingLoop:
                         return
                     await self._resize(state, step)
                 if change is None:
-                    change = self._status_change(state, obs)
+                    change = self.status.change(state, obs)
                 if change is not None:
-                    await self._write_status(state, change)
+                    await self.status.write(state, change)
             except ApiError as exc:
                 state.touched = True  # try the whole pass again next tick
                 if exc.status == 404 or isinstance(exc, NotLeading):
@@ -452,92 +434,6 @@ class ScalingLoop:
             await asyncio.gather(*(self._set_cost(ns, pod, cost) for pod, cost in changes.items()))
         return safe, reason
 
-    def _report(self, state: PoolState) -> None:
-        """Events for errors as they appear, change or clear (not once per tick)."""
-        for kind, reason, resolved, message in (
-            ("spec", "InvalidSpec", "SpecValid", state.spec_error),
-            ("reconcile", "ReconcileFailed", "Reconciled", state.reconcile_error),
-            ("config", "RedisConfigInvalid", "RedisConfigValid", state.secret_error),
-            ("replicas", "ReplicasIgnored", "ReplicasIgnoredNoMore",
-             ignored_replicas_message(_ignored_replicas(state))),
-            ("conflict", "QueueConflict", "QueueConflictResolved", state.conflict),
-        ):  # fmt: skip
-            self._events.report(state, kind=kind, reason=reason, message=message, resolved=resolved)
-        failure = state.workload.failure if state.workload else None
-        problem = deployment_problem(state.name, failure) if failure else None
-        self._events.report(state, kind="deployment",
-                            reason=problem.reason if problem else "DeploymentFailed",
-                            message=problem.message if problem else None,
-                            resolved="DeploymentRecovered")  # fmt: skip
-
     async def _set_cost(self, namespace: str, pod: str, cost: str) -> None:
         patch = {"metadata": {"annotations": {DELETION_COST_ANNOTATION: cost}}}
         await self._api.merge_patch(pods_path(namespace, pod), patch, manager=SCALER_FIELD_MANAGER)
-
-    def _status_change(self, state: PoolState, obs: Observations | None) -> StatusChange | None:
-        """The status to write now; None when it has not changed or its turn has not come."""
-        self._report(state)
-        facts = self.facts(state, obs)
-        known, paced = state.status_facts, False
-        if known is not None and known[1] is state.status and same_but_live(known[0], facts):
-            # Everything but the live figures as last written: they alone can differ, which
-            # is told without rendering the whole status (most busy pools wait their turn).
-            live = live_figures(facts)
-            if all(state.status.get(k) == live.get(k) for k in LIVE_FIELDS):
-                return None
-            if not self.pacer.allow(state.key, prompt=False):
-                state.touched = True  # only live figures changed: written on a later tick
-                return None
-            paced = True
-        new = pool_status(facts, state.status, now=self._wall())
-        patch = status_patch(state.status, new)
-        if patch is None:
-            state.status_facts = (facts, state.status)
-            return None
-        if not paced and not self.pacer.allow(state.key, prompt=not live_only(patch, state.status)):
-            state.touched = True  # only live figures changed: written on a later tick
-            return None
-        return new, patch, facts
-
-    async def _write_status(self, state: PoolState, change: StatusChange) -> None:
-        new, patch, facts = change
-        await self._api.merge_patch(status_path(state.namespace, state.name), {"status": patch})
-        self._telemetry.status_writes.inc()
-        state.status, state.status_facts = new, (facts, new)
-
-    def facts(self, state: PoolState, obs: Observations | None) -> StatusFacts:
-        problems: list[Problem] = []
-        if state.spec_error is not None:
-            problems.append(Problem("InvalidSpec", state.spec_error))
-        if state.reconcile_error is not None:
-            problems.append(Problem("ReconcileFailed", state.reconcile_error))
-        if state.secret_error is not None:
-            problems.append(Problem("RedisConfigInvalid", state.secret_error))
-        elif obs is not None and obs.error is not None:  # an unread config is reported above
-            problems.append(Problem("RedisUnavailable", obs.error))
-        if state.conflict is not None:
-            problems.append(Problem("QueueConflict", state.conflict))
-        failure = state.workload.failure if state.workload else None
-        if failure is not None:
-            problems.append(deployment_problem(state.name, failure))
-        seen, decision = state.observation, state.decision
-        spec = state.pool.spec if state.pool else None
-        # An invalid spec was observed too (and found invalid): its generation is the one the
-        # conditions describe, though no child was reconciled for it.
-        generation = state.generation if state.spec_error else state.reconciled_generation
-        return StatusFacts(
-            name=state.name,
-            observed_generation=generation,
-            ignored_replicas=_ignored_replicas(state),
-            workload=state.workload,
-            mode=spec.scaling.mode if spec else "Auto",
-            max_replicas=spec.scaling.max_replicas if spec else 1,
-            desired=state.desired,
-            wanted=decision.wanted if decision else None,
-            backlog=seen.backlog if seen else None,
-            in_flight=seen.in_flight if seen else None,
-            oldest_job_age_seconds=seen.oldest_waiting_age_seconds if seen else None,
-            last_scale_time=state.last_scale_time,
-            last_scale_reason=state.last_scale_reason,
-            problems=tuple(problems),
-        )

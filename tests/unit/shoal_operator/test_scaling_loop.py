@@ -169,15 +169,15 @@ def test_an_invalid_spec_is_observed_at_its_generation() -> None:
     state.reconciled_generation = 1
     bad = {**POOL, "metadata": {**POOL["metadata"], "generation": 2}, "spec": {"image": "i"}}
     state = registry.upsert(bad)
-    assert loop.facts(state, None).observed_generation == 2
+    assert loop.status.facts(state, None).observed_generation == 2
 
 
 def test_replicas_written_to_an_auto_pool_are_reported() -> None:
     loop, registry = loop_with(Api())
     state = registry.upsert(pool_with(replicas=5))
-    assert loop.facts(state, None).ignored_replicas == 5
+    assert loop.status.facts(state, None).ignored_replicas == 5
     state = registry.upsert(pool_with(replicas=5, scaling={"mode": "Manual"}))
-    assert loop.facts(state, None).ignored_replicas is None
+    assert loop.status.facts(state, None).ignored_replicas is None
 
 
 def pool_in(namespace: str, name: str, queues: list[str], **redis: Any) -> dict[str, Any]:
