@@ -77,12 +77,18 @@ class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     def build(
         self, *, body: kopf.Body, extra_fields: Iterable[Any] | None = None
     ) -> kopf.BodyEssence:
-        fields = list(extra_fields or ())
-        if fields:  # a handler wants some of status (none of Shoal's do): kopf's own way
+        fields = list(extra_fields or ())  # ("spec",) from on.update(field="spec")
+        if any(_dropped(f) for f in fields):  # a handler wants some of status: kopf's own way
             return super().build(body=body, extra_fields=fields)
         raw = {k: v for k, v in body.items() if k != "status"}
         raw["metadata"] = {k: v for k, v in body.metadata.items() if k != "managedFields"}
         return super().build(body=kopf.Body(raw), extra_fields=fields)  # type: ignore[arg-type]
+
+
+def _dropped(field: Any) -> bool:
+    """Whether kopf's ``field`` (a dotted string or a tuple) lies where the lean copy cuts."""
+    path = tuple(field.split(".")) if isinstance(field, str) else tuple(field)
+    return path[:1] == ("status",) or path[:2] == ("metadata", "managedFields")
 
 
 class Backoffs:

@@ -98,8 +98,10 @@ def test_the_lean_diff_base_is_kopfs_essence() -> None:
     lean = LeanDiffBaseStorage(prefix="shoal.dev", key="last-handled-configuration")
     kopfs = kopf.AnnotationsDiffBaseStorage(prefix="shoal.dev", key="last-handled-configuration")
     body = kopf.Body(raw)  # type: ignore[arg-type]
-    essence = lean.build(body=body, extra_fields=set())
-    assert essence == kopfs.build(body=body, extra_fields=set())
+    spec = {("spec",)}  # what kopf passes for on.update(field="spec")
+    essence = lean.build(body=body, extra_fields=spec)
+    assert essence == kopfs.build(body=body, extra_fields=spec)
+    assert lean.build(body=body, extra_fields=set()) == kopfs.build(body=body, extra_fields=set())
     assert "status" not in essence
     assert essence["spec"] is not raw["spec"]  # a copy: later changes must not reach it
     wanted = {"status.backlog"}
