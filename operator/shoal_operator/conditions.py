@@ -8,7 +8,7 @@ change. A condition keeps its lastTransitionTime while its status stays the same
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +84,10 @@ class StatusFacts:
     last_scale_reason: str | None = None
     problems: tuple[Problem, ...] = ()
     ignored_replicas: int | None = None  # spec.replicas of an Auto pool (kubectl scale, an HPA)
+
+
+_LIVE_FACTS = frozenset({"backlog", "in_flight", "oldest_job_age_seconds"})
+_STILL_FIELDS = tuple(f.name for f in fields(StatusFacts) if f.name not in _LIVE_FACTS)
 
 
 def iso(when: datetime) -> str:
@@ -213,8 +217,7 @@ def live_figures(facts: StatusFacts) -> dict[str, Any]:
 
 def same_but_live(a: StatusFacts, b: StatusFacts) -> bool:
     """Whether ``a`` and ``b`` make the same status but for its live figures."""
-    a = replace(a, backlog=None, in_flight=None, oldest_job_age_seconds=None)
-    return a == replace(b, backlog=None, in_flight=None, oldest_job_age_seconds=None)
+    return all(getattr(a, f) == getattr(b, f) for f in _STILL_FIELDS)
 
 
 def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any] | None:
