@@ -102,7 +102,8 @@ class StatusWriter:
 
     async def write(self, state: PoolState, change: StatusChange) -> None:
         new, patch, facts = change
-        await self._api.merge_patch(status_path(state.namespace, state.name), {"status": patch})
+        path = status_path(state.namespace, state.name)
+        await self._api.merge_patch(path, {"status": patch}, decoded=False)  # reply unused
         self._telemetry.status_writes.inc()
         state.status, state.status_facts = new, (facts, new)
 

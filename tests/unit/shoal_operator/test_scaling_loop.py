@@ -33,7 +33,9 @@ class Api:
         self.writes.append(("apply", path, body))
         return {"spec": body["spec"], "status": {}}
 
-    async def merge_patch(self, path: str, body: Any, *, manager: str | None = None) -> Any:
+    async def merge_patch(
+        self, path: str, body: Any, *, manager: str | None = None, decoded: bool = True
+    ) -> Any:
         self.writes.append(("merge", path, body))
         return {}
 
