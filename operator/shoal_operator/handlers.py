@@ -34,7 +34,6 @@ CHILD_LABELS: dict[str, Any] = {
     POOL_LABEL: kopf.PRESENT,
 }
 RETRY_DELAYS = (1, 2, 5, 10, 30, 60)
-WORKER_IDLE_SECONDS = 30.0
 
 log = logger("shoal.operator.handlers")
 
@@ -65,10 +64,6 @@ def configure_kopf(settings: kopf.OperatorSettings) -> None:
     # exiting, i.e. a restart for a brownout of a minute.
     settings.networking.error_backoffs = Backoffs()
     settings.execution.max_workers = 4  # only the probe is synchronous
-    # A busy pool's status is written (and comes back as an event) every ~10 s: its event
-    # worker stays between them instead of being started afresh for each (kopf's default
-    # lets it go after 5 s idle).
-    settings.queueing.idle_timeout = WORKER_IDLE_SECONDS
 
 
 class LeanDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):

@@ -106,15 +106,3 @@ def test_the_lean_diff_base_is_kopfs_essence() -> None:
     assert essence["spec"] is not raw["spec"]  # a copy: later changes must not reach it
     wanted = {"status.backlog"}
     assert lean.build(body=body, extra_fields=wanted) == kopfs.build(body=body, extra_fields=wanted)
-
-
-def test_a_busy_pools_event_worker_outlives_the_time_between_its_status_writes() -> None:
-    import kopf
-
-    from shoal_operator.handlers import configure_kopf
-    from shoal_operator.status_pacing import PER_SECOND
-
-    settings = kopf.OperatorSettings()
-    configure_kopf(settings)
-    # 500 busy pools share PER_SECOND status writes: each comes back as an event every 10 s.
-    assert settings.queueing.idle_timeout > 500 / PER_SECOND
