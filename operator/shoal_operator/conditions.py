@@ -8,7 +8,7 @@ change. A condition keeps its lastTransitionTime while its status stays the same
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 
@@ -84,6 +84,10 @@ class StatusFacts:
     last_scale_reason: str | None = None
     problems: tuple[Problem, ...] = ()
     ignored_replicas: int | None = None  # spec.replicas of an Auto pool (kubectl scale, an HPA)
+
+
+_LIVE_FACTS = frozenset({"backlog", "in_flight", "oldest_job_age_seconds"})
+_STILL_FIELDS = tuple(f.name for f in fields(StatusFacts) if f.name not in _LIVE_FACTS)
 
 
 def iso(when: datetime) -> str:
@@ -182,12 +186,7 @@ def pool_status(
         status["readyReplicas"] = w.ready_replicas
     if facts.desired is not None:
         status["desiredReplicas"] = facts.desired
-    if facts.backlog is not None:
-        status["backlog"] = facts.backlog
-    if facts.in_flight is not None:
-        status["inFlight"] = facts.in_flight
-    if facts.oldest_job_age_seconds is not None:
-        status["oldestJobAgeSeconds"] = _age(facts.oldest_job_age_seconds)
+    status.update(live_figures(facts))
     status["selector"] = selector_string(facts.name)
     if facts.last_scale_time is not None:
         status["lastScaleTime"] = iso(facts.last_scale_time)
@@ -202,6 +201,23 @@ def pool_status(
         _condition("Degraded", _degraded(facts), before, generation=gen, now=now),
     ]
     return status
+
+
+def live_figures(facts: StatusFacts) -> dict[str, Any]:
+    """The figures of status that move with the queues (backlog, inFlight, oldest job age)."""
+    live: dict[str, Any] = {}
+    if facts.backlog is not None:
+        live["backlog"] = facts.backlog
+    if facts.in_flight is not None:
+        live["inFlight"] = facts.in_flight
+    if facts.oldest_job_age_seconds is not None:
+        live["oldestJobAgeSeconds"] = _age(facts.oldest_job_age_seconds)
+    return live
+
+
+def same_but_live(a: StatusFacts, b: StatusFacts) -> bool:
+    """Whether ``a`` and ``b`` make the same status but for its live figures."""
+    return all(getattr(a, f) == getattr(b, f) for f in _STILL_FIELDS)
 
 
 def status_patch(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> dict[str, Any] | None:

@@ -121,8 +121,12 @@ class KubeApi:
         body: Any = None,
         content_type: str = JSON,
         guarded: bool = True,
+        decoded: bool = True,
     ) -> dict[str, Any]:
         """One request, retried on 429/5xx and connection errors with jittered backoff.
+
+        Not ``decoded``, a success answers ``{}``: the object the server sends back is not
+        parsed (a status write's reply, unused, is the whole object, managedFields and all).
 
         Writes (``guarded``) are refused with ``NotLeading`` while ``may_write()`` is false,
         checked before each attempt: a replica that lost its Lease mid-retry stops there.
@@ -144,6 +148,9 @@ class KubeApi:
                         method, self._host + path, params=params, data=data, headers=headers
                     ) as resp,
                 ):
+                    if resp.status < 300 and not decoded:
+                        await resp.read()  # the connection is reused once the body is read
+                        return {}
                     text = await resp.text()
                     if resp.status < 300:
                         return json.loads(text) if text else {}
@@ -180,10 +187,17 @@ class KubeApi:
         return await self.request("PATCH", path, params=params, body=body, content_type=APPLY)
 
     async def merge_patch(
-        self, path: str, body: Mapping[str, Any], *, manager: str | None = None
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        manager: str | None = None,
+        decoded: bool = True,
     ) -> dict[str, Any]:
         params = {"fieldManager": manager} if manager else None
-        return await self.request("PATCH", path, params=params, body=body, content_type=MERGE)
+        return await self.request(
+            "PATCH", path, params=params, body=body, content_type=MERGE, decoded=decoded
+        )
 
     async def create(
         self, path: str, body: Mapping[str, Any], *, guarded: bool = True

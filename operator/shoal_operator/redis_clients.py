@@ -29,7 +29,7 @@ from shoal_operator.kube import ApiError, KubeApi, secret_path
 from shoal_operator.settings import OperatorSettings
 from worker_runtime.config import with_ca_file, with_password
 from worker_runtime.core.keys import DEFAULT_PREFIX
-from worker_runtime.core.spec import SecretKeyRef, WorkerPoolSpec
+from worker_runtime.core.spec import RedisSpec, SecretKeyRef, WorkerPoolSpec
 from worker_runtime.core.worker_env import key_prefix_of, redis_url_of
 from worker_runtime.redis_io.connection import CONNECTION_ERRORS, RedisClient, connect
 
@@ -39,6 +39,7 @@ SECRET_ERROR_TTL_SECONDS = 15.0
 #: The label a Secret must carry before a WorkerPool may have the operator use it.
 CREDENTIALS_LABEL = "shoal.dev/redis-credentials"
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+TARGETS_KEPT = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,8 @@ class RedisClients:
         self._settings = settings
         self._api = api
         self._clients: dict[str, RedisClient] = {}
+        #: targets of pools that name no Secret, by (namespace, spec.redis): asked every tick
+        self._targets: dict[tuple[str, RedisSpec | None], RedisTarget] = {}
         self._secrets: dict[tuple[str, str, str], tuple[float, str | RedisConfigError]] = {}
         self._ca_dir: Path | None = None
         self._ca_files: dict[str, str] = {}  # PEM text -> the file holding it
@@ -72,9 +75,27 @@ class RedisClients:
     async def target(self, namespace: str, spec: WorkerPoolSpec) -> RedisTarget:
         """The pool's Redis, password included; RedisConfigError when it cannot be had."""
         redis = spec.redis
-        prefix = key_prefix_of(spec, default=self._settings.key_prefix)
         password_ref = redis.password_secret_ref if redis else None
         ca_ref = redis.ca_secret_ref if redis else None
+        plain = password_ref is None and ca_ref is None  # no Secret: the same every tick
+        if plain and (known := self._targets.get((namespace, redis))) is not None:
+            return known
+        target = await self._target(namespace, spec, password_ref, ca_ref)
+        if plain:
+            if len(self._targets) >= TARGETS_KEPT:
+                self._targets.clear()  # specs that changed leave stale entries behind
+            self._targets[(namespace, redis)] = target
+        return target
+
+    async def _target(
+        self,
+        namespace: str,
+        spec: WorkerPoolSpec,
+        password_ref: SecretKeyRef | None,
+        ca_ref: SecretKeyRef | None,
+    ) -> RedisTarget:
+        redis = spec.redis
+        prefix = key_prefix_of(spec, default=self._settings.key_prefix)
         if redis is None or redis.is_default():
             base = self._default_base(namespace, password_ref, ca_ref)
             shown = self._settings.redis_url_shown or base
@@ -190,8 +211,10 @@ class RedisClients:
     def client(self, target: RedisTarget) -> RedisClient:
         client = self._clients.get(target.url)
         if client is None:
-            # Few connections: one pipelined read per tick, plus heartbeats.
-            client = connect(target.url, max_connections=4)
+            # Few connections: one pipelined read per tick, plus heartbeats. No timeout per
+            # reply: the loop bounds the whole read (_observe), and a timer for each of a
+            # thousand replies was a tenth of a busy tick.
+            client = connect(target.url, max_connections=4, socket_timeout=None)
             self._clients[target.url] = client
         return client
 

@@ -14,23 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
-from shoal_operator.conditions import (
-    Problem,
-    StatusFacts,
-    deployment_problem,
-    ignored_replicas_message,
-    pool_status,
-    status_patch,
-)
 from shoal_operator.deletion_cost import busy_pods, cost_changes, deletion_costs, safe_target
 from shoal_operator.events import EventRecorder
 from shoal_operator.health import Heartbeat
 from shoal_operator.kube import ApiError, KubeApi, NotLeading, deployment_path, pods_path
-from shoal_operator.kube import workerpool_status_path as status_path
 from shoal_operator.leader import Leadership
 from shoal_operator.reconciler import Reconciler
 from shoal_operator.redis_clients import RedisClients, RedisConfigError, RedisTarget
@@ -42,7 +34,8 @@ from shoal_operator.render import (
 )
 from shoal_operator.settings import OperatorSettings
 from shoal_operator.state import PoolState, Registry, workload_of
-from shoal_operator.status_pacing import StatusPacer, live_only
+from shoal_operator.status_pacing import StatusPacer
+from shoal_operator.status_sync import StatusChange, StatusWriter
 from shoal_operator.telemetry import Telemetry, logger
 from worker_runtime.core.autoscaler import decide, record_scale
 from worker_runtime.core.observations import History, Observations, Recommendation
@@ -122,15 +115,20 @@ def _first_reconcile_pending(state: PoolState) -> bool:
     )
 
 
-def _ignored_replicas(state: PoolState) -> int | None:
-    """spec.replicas of a pool in Auto mode (written by kubectl scale or an HPA): unused."""
-    spec = state.pool.spec if state.pool else None
-    return spec.replicas if spec is not None and spec.scaling.mode == "Auto" else None
-
-
 def seeded_history(current: int, now: float) -> History:
     """An empty History that remembers the current size, so nothing shrinks at once."""
     return History(recommendations=(Recommendation(now, current),))
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A decision taken for a pool, to apply: ``current`` replicas when taken, ``target``."""
+
+    obs: Observations
+    current: int
+    target: int
+    reason: str
+    now: float
 
 
 class ScalingLoop:
@@ -162,8 +160,11 @@ class ScalingLoop:
         self._leadership = leadership or Leadership()
         self._heartbeat = heartbeat
         self.pacer = pacer or StatusPacer(clock=clock)
+        self.status = StatusWriter(api=api, events=events, telemetry=telemetry, pacer=self.pacer,
+                                   wall=wall)  # fmt: skip
         self._acting = False  # led during the last pass
         self._retries_seen = 0
+        self._claims: object = None  # what queue conflicts were last flagged for
         self.last_tick: float | None = None  # monotonic end of the last full pass
         self.ticks = 0
 
@@ -214,7 +215,12 @@ class ScalingLoop:
                 )
                 continue
             groups.setdefault((target.url, target.prefix), (target, []))[1].append(state)
-        flag_queue_conflicts(pools, [(t, members) for t, members in groups.values()])
+        # Claims change with the specs and with which pools are read: rarely, not every tick.
+        grouped = frozenset(s.key for _, members in groups.values() for s in members)
+        claims = (self._registry.version, grouped)
+        if claims != self._claims:
+            flag_queue_conflicts(pools, [(t, members) for t, members in groups.values()])
+            self._claims = claims
         await self._redis.retain({url for url, _ in groups})
         observed = await asyncio.gather(
             *(self._observe(t, members) for t, members in groups.values())
@@ -227,7 +233,8 @@ class ScalingLoop:
         ]
         self._telemetry.decided.set(len(busy))
         busy.sort(key=lambda s: self.pacer.last_written(s.key))  # status writes: oldest first
-        await asyncio.gather(*(self._act(s, results.get(s.key)) for s in busy))
+        writes = [w for s in busy if (w := self._act_now(s, results.get(s.key))) is not None]
+        await asyncio.gather(*writes)
         for state in pools:
             missing = state.deployment_seen and state.workload is None
             if missing and state.pool is not None and state.reconciled_generation is not None:
@@ -260,16 +267,53 @@ class ScalingLoop:
             for k, obs in found.items()
         }
 
-    async def _act(self, state: PoolState, obs: Observations | None) -> None:
+    def _act_now(
+        self, state: PoolState, obs: Observations | None
+    ) -> Coroutine[Any, Any, None] | None:
+        """Decide and work out the status without I/O; what needs the API is returned to await.
+
+        On most ticks a busy pool keeps its size and its status waits its turn (paced): it then
+        costs no task and no lock, which would cost more than deciding it.
+        """
+        if state.lock.locked():
+            return self._act(state, obs)  # a reconcile holds it: decide after it, as before
+        state.touched, state.last_obs = False, obs
+        step = self._decide(state, obs) if obs is not None else None
+        if step is not None and step.target != step.current:
+            return self._act(state, obs, step=step)
+        if step is not None:
+            self._hold(state, step.current)
+        change = self.status.change(state, obs)
+        if change is not None:
+            return self._act(state, obs, change=change)
+        self._recovered(state)
+        return None
+
+    async def _act(
+        self,
+        state: PoolState,
+        obs: Observations | None,
+        *,
+        step: Step | None = None,
+        change: StatusChange | None = None,
+    ) -> None:
+        """Decide (unless ``step`` or ``change`` says what), scale and write status, locked."""
         async with state.lock:
-            # Cleared first: a watch event arriving while this runs marks it again.
-            state.touched, state.last_obs = False, obs
             try:
-                if obs is not None:
-                    if obs.error is not None:
-                        self._telemetry.errors.labels("observe").inc()
-                    await self._scale(state, obs)
-                await self._sync_status(state, obs)
+                if step is None and change is None:
+                    # Cleared first: a watch event arriving while this runs marks it again.
+                    state.touched, state.last_obs = False, obs
+                    step = self._decide(state, obs) if obs is not None else None
+                if step is not None:
+                    workload = state.workload
+                    if workload is None or workload.spec_replicas != step.current:
+                        state.touched = True  # changed while waiting for the lock: next tick
+                        return
+                    await self._resize(state, step)
+                if change is None:
+                    change = self.status.change(state, obs)
+                if change is not None:
+                    await self.status.write(state, change)
             except ApiError as exc:
                 state.touched = True  # try the whole pass again next tick
                 if exc.status == 404 or isinstance(exc, NotLeading):
@@ -281,12 +325,18 @@ class ScalingLoop:
                 self._events.report(state, kind="api", reason="UpdateFailed", message=str(exc),
                                     resolved="UpdateRecovered")  # fmt: skip
             else:
-                self._events.report(state, kind="api", reason="UpdateFailed", message=None,
-                                    resolved="UpdateRecovered")  # fmt: skip
+                self._recovered(state)
 
-    async def _scale(self, state: PoolState, obs: Observations) -> None:
+    def _recovered(self, state: PoolState) -> None:
+        self._events.report(state, kind="api", reason="UpdateFailed", message=None,
+                            resolved="UpdateRecovered")  # fmt: skip
+
+    def _decide(self, state: PoolState, obs: Observations) -> Step:
+        """The autoscaler's decision for ``state`` (pure, plus the pool's memory of it)."""
         assert state.pool is not None
         assert state.workload is not None
+        if obs.error is not None:
+            self._telemetry.errors.labels("observe").inc()
         now = self._clock()
         current = state.workload.spec_replicas
         if obs.current_replicas != current:
@@ -302,23 +352,37 @@ class ScalingLoop:
         if state.secret_error is None:  # else RedisConfigInvalid already says why
             self._events.report(state, kind="redis", reason="RedisUnavailable",
                                 message=obs.error, resolved="RedisAvailable")  # fmt: skip
-        target, reason = decision.replicas, decision.reason
-        if target < current:
-            target, reason = await self._protect_busy_pods(state, obs, target, reason, now=now)
-        else:
+        if decision.replicas >= current:
             state.busy_hold_since = None
-        labels = (state.namespace, state.name)
-        state.desired = target
-        self._telemetry.desired.labels(*labels).set(target)
+        return Step(obs, current, decision.replicas, decision.reason, now)
+
+    def _hold(self, state: PoolState, replicas: int) -> None:
+        """The pool stays at ``replicas``: the decision, and the gauges if they moved."""
+        state.desired = replicas
+        if state.gauged != replicas:  # a label lookup each: not for every pool on every tick
+            labels = (state.namespace, state.name)
+            self._telemetry.desired.labels(*labels).set(replicas)
+            self._telemetry.replicas.labels(*labels).set(replicas)
+            state.gauged = replicas
+
+    async def _resize(self, state: PoolState, step: Step) -> None:
+        current, target, reason, now = step.current, step.target, step.reason, step.now
+        if target < current:
+            target, reason = await self._protect_busy_pods(state, step.obs, target, reason,
+                                                           now=now)  # fmt: skip
         if target == current:
-            self._telemetry.replicas.labels(*labels).set(current)
+            self._hold(state, current)
             return
+        labels = (state.namespace, state.name)
+        state.desired, state.gauged = target, None
+        self._telemetry.desired.labels(*labels).set(target)
         ns, name = state.key
         applied = await self._api.apply(
             deployment_path(ns, name), replicas_patch(name, ns, target),
             manager=SCALER_FIELD_MANAGER,
         )  # fmt: skip
         # Only now, applied: a held or failed change must not count against the rate policies.
+        assert state.history is not None
         state.history = record_scale(state.history, at=now, before=current, after=target)
         self._registry.set_workload(state.key, workload_of(applied))
         self._telemetry.replicas.labels(*labels).set(target)
@@ -370,74 +434,6 @@ class ScalingLoop:
             await asyncio.gather(*(self._set_cost(ns, pod, cost) for pod, cost in changes.items()))
         return safe, reason
 
-    def _report(self, state: PoolState) -> None:
-        """Events for errors as they appear, change or clear (not once per tick)."""
-        for kind, reason, resolved, message in (
-            ("spec", "InvalidSpec", "SpecValid", state.spec_error),
-            ("reconcile", "ReconcileFailed", "Reconciled", state.reconcile_error),
-            ("config", "RedisConfigInvalid", "RedisConfigValid", state.secret_error),
-            ("replicas", "ReplicasIgnored", "ReplicasIgnoredNoMore",
-             ignored_replicas_message(_ignored_replicas(state))),
-            ("conflict", "QueueConflict", "QueueConflictResolved", state.conflict),
-        ):  # fmt: skip
-            self._events.report(state, kind=kind, reason=reason, message=message, resolved=resolved)
-        failure = state.workload.failure if state.workload else None
-        problem = deployment_problem(state.name, failure) if failure else None
-        self._events.report(state, kind="deployment",
-                            reason=problem.reason if problem else "DeploymentFailed",
-                            message=problem.message if problem else None,
-                            resolved="DeploymentRecovered")  # fmt: skip
-
     async def _set_cost(self, namespace: str, pod: str, cost: str) -> None:
         patch = {"metadata": {"annotations": {DELETION_COST_ANNOTATION: cost}}}
         await self._api.merge_patch(pods_path(namespace, pod), patch, manager=SCALER_FIELD_MANAGER)
-
-    async def _sync_status(self, state: PoolState, obs: Observations | None) -> None:
-        self._report(state)
-        new = pool_status(self.facts(state, obs), state.status, now=self._wall())
-        patch = status_patch(state.status, new)
-        if patch is None:
-            return
-        if not self.pacer.allow(state.key, prompt=not live_only(patch, state.status)):
-            state.touched = True  # only live figures changed: written on a later tick
-            return
-        await self._api.merge_patch(status_path(state.namespace, state.name), {"status": patch})
-        self._telemetry.status_writes.inc()
-        state.status = new
-
-    def facts(self, state: PoolState, obs: Observations | None) -> StatusFacts:
-        problems: list[Problem] = []
-        if state.spec_error is not None:
-            problems.append(Problem("InvalidSpec", state.spec_error))
-        if state.reconcile_error is not None:
-            problems.append(Problem("ReconcileFailed", state.reconcile_error))
-        if state.secret_error is not None:
-            problems.append(Problem("RedisConfigInvalid", state.secret_error))
-        elif obs is not None and obs.error is not None:  # an unread config is reported above
-            problems.append(Problem("RedisUnavailable", obs.error))
-        if state.conflict is not None:
-            problems.append(Problem("QueueConflict", state.conflict))
-        failure = state.workload.failure if state.workload else None
-        if failure is not None:
-            problems.append(deployment_problem(state.name, failure))
-        seen, decision = state.observation, state.decision
-        spec = state.pool.spec if state.pool else None
-        # An invalid spec was observed too (and found invalid): its generation is the one the
-        # conditions describe, though no child was reconciled for it.
-        generation = state.generation if state.spec_error else state.reconciled_generation
-        return StatusFacts(
-            name=state.name,
-            observed_generation=generation,
-            ignored_replicas=_ignored_replicas(state),
-            workload=state.workload,
-            mode=spec.scaling.mode if spec else "Auto",
-            max_replicas=spec.scaling.max_replicas if spec else 1,
-            desired=state.desired,
-            wanted=decision.wanted if decision else None,
-            backlog=seen.backlog if seen else None,
-            in_flight=seen.in_flight if seen else None,
-            oldest_job_age_seconds=seen.oldest_waiting_age_seconds if seen else None,
-            last_scale_time=state.last_scale_time,
-            last_scale_reason=state.last_scale_reason,
-            problems=tuple(problems),
-        )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from shoal_operator.conditions import Workload, deployment_failure
+from shoal_operator.conditions import StatusFacts, Workload, deployment_failure
 from worker_runtime.core.autoscaler import Decision
 from worker_runtime.core.observations import History, Observations
 from worker_runtime.core.spec import ManifestError, WorkerPool, load_workerpool
@@ -39,12 +39,15 @@ class PoolState:
     spec_error: str | None = None
     #: status as last written by us (or read at start): what a patch is computed against
     status: dict[str, Any] = field(default_factory=dict)
+    #: the facts ``status`` was made from (while it is that very dict): what a tick compares
+    status_facts: tuple[StatusFacts, dict[str, Any]] | None = None
     workload: Workload | None = None
     deployment_seen: bool = False  # a Deployment event arrived (else workload is unknown)
     history: History | None = None
     observation: Observations | None = None
     decision: Decision | None = None
     desired: int | None = None  # replicas last decided (the decision, busy pods protected)
+    gauged: int | None = None  # replicas the desired and replicas gauges both show
     busy_hold_since: float | None = None  # since when busy pods hold a scale-down (monotonic)
     last_obs: Observations | None = None  # the previous tick's observations, as read
     #: something other than Redis changed (spec, Deployment, reconcile): status must be redone
@@ -77,6 +80,18 @@ class PoolState:
         return bool(self.body.get("metadata", {}).get("deletionTimestamp"))
 
 
+#: What parse_pool reads of metadata; the rest (resourceVersion, managedFields) moves anyway.
+PARSED_METADATA = ("name", "namespace", "labels", "annotations", "generation", "uid")
+
+
+def same_manifest(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    """Whether ``a`` and ``b`` parse to the same pool (a status write's echo does)."""
+    if any(a.get(k) != b.get(k) for k in ("apiVersion", "kind", "spec")):
+        return False
+    ma, mb = a.get("metadata") or {}, b.get("metadata") or {}
+    return all(ma.get(k) == mb.get(k) for k in PARSED_METADATA)
+
+
 def parse_pool(body: Mapping[str, Any]) -> tuple[WorkerPool | None, str | None]:
     """The pool from a watched body, or the one-line reason it is not a valid WorkerPool."""
     manifest = {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in body}
@@ -93,6 +108,8 @@ class Registry:
         self._pools: dict[PoolKey, PoolState] = {}
         # Deployments may be seen before their pool (watch order is not guaranteed).
         self._workloads: dict[PoolKey, Workload] = {}
+        #: moves when a pool comes, goes or gets another spec (what queue claims depend on)
+        self.version = 0
 
     def __len__(self) -> int:
         return len(self._pools)
@@ -107,8 +124,14 @@ class Registry:
         """Record the latest body of a pool; returns its state (new or updated)."""
         meta = body.get("metadata", {})
         key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
-        pool, error = parse_pool(body)
         state = self._pools.get(key)
+        if state is not None and same_manifest(state.body, body):
+            # Most events are the echoes of status writes: validating the spec again would
+            # cost more than everything else done for them.
+            pool, error = state.pool, state.spec_error
+        else:
+            pool, error = parse_pool(body)
+            self.version += 1
         if state is None or (state.uid is not None and state.uid != meta.get("uid")):
             status = dict(body.get("status") or {})
             state = PoolState(namespace=key[0], name=key[1], body=dict(body), pool=pool)
@@ -141,6 +164,7 @@ class Registry:
             state.history, state.last_obs, state.touched = None, None, True
 
     def remove(self, key: PoolKey) -> PoolState | None:
+        self.version += 1
         return self._pools.pop(key, None)
 
     def set_workload(self, key: PoolKey, workload: Workload | None) -> None:

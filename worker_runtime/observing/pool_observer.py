@@ -42,6 +42,8 @@ def queue_observation(snap: QueueSnapshot) -> QueueObservation:
 
 def worker_loads(workers: Sequence[WorkerInfo], queues: Sequence[str]) -> tuple[WorkerLoad, ...]:
     """Heartbeats of the workers serving any of ``queues``, named by pod (or worker id)."""
+    if not workers:
+        return ()  # a fleet of idle pools: asked once per pool per tick
     wanted = set(queues)
     return tuple(
         WorkerLoad(name=w.pod or w.id, in_flight=sum(w.in_flight.get(q, 0) for q in wanted))

@@ -108,3 +108,20 @@ async def test_an_unreachable_server_fails_after_the_attempts() -> None:
         assert api.retries == 2
     finally:
         await api.close()
+
+
+async def test_a_write_whose_reply_is_unused_is_not_parsed_and_still_reports_refusals(
+    server: tuple[Server, KubeApi],
+) -> None:
+    srv, api = server
+    whole = {"kind": "WorkerPool", "metadata": {"managedFields": [{"manager": "m"}] * 50}}
+    srv.replies = [(200, whole, {}), (200, whole, {}),
+                   (409, status(409, "Conflict", "try again"), {})]  # fmt: skip
+    path = "/apis/shoal.dev/v1alpha1/namespaces/a/workerpools/p/status"
+    assert await api.merge_patch(path, {"status": {"backlog": 1}}, decoded=False) == {}
+    assert await api.merge_patch(path, {"status": {"backlog": 2}}) == whole
+    with pytest.raises(ApiError) as err:
+        await api.merge_patch(path, {"status": {"backlog": 3}}, decoded=False)
+    assert err.value.status == 409
+    assert "try again" in str(err.value)
+    assert [json.loads(b) for b in srv.bodies] == [{"status": {"backlog": n}} for n in (1, 2, 3)]

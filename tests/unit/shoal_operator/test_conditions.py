@@ -180,3 +180,17 @@ def test_replicas_an_auto_pool_ignores_are_named_in_the_scaling_condition() -> N
     assert moving is not None
     assert moving["reason"] == "ScalingUp"
     assert "spec.replicas 5 is ignored" in moving["message"]
+
+
+def test_facts_that_differ_in_live_figures_alone_make_the_same_status_otherwise() -> None:
+    from shoal_operator.conditions import StatusFacts, Workload, live_figures, same_but_live
+
+    a = StatusFacts(name="p", observed_generation=1, workload=Workload(1, 1, 1), backlog=5,
+                    in_flight=0, oldest_job_age_seconds=12.34)  # fmt: skip
+    b = StatusFacts(name="p", observed_generation=1, workload=Workload(1, 1, 1), backlog=6,
+                    in_flight=1, oldest_job_age_seconds=13.0)  # fmt: skip
+    assert same_but_live(a, b)
+    assert not same_but_live(a, StatusFacts(name="p", observed_generation=2, workload=a.workload))
+    assert not same_but_live(a, StatusFacts(name="p", observed_generation=1, workload=None))
+    assert live_figures(a) == {"backlog": 5, "inFlight": 0, "oldestJobAgeSeconds": 12.0}
+    assert live_figures(StatusFacts(name="p", observed_generation=1, workload=None)) == {}

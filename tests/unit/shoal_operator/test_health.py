@@ -66,3 +66,43 @@ def test_kopf_never_gives_up_on_the_api_server() -> None:
     first = list(zip(range(8), Backoffs(), strict=False))
     assert [b for _, b in first] == [1, 2, 5, 10, 30, 30, 30, 30]
     assert list(zip(range(2), Backoffs(), strict=False)) == first[:2]  # re-iterable
+
+
+def test_the_lean_diff_base_is_kopfs_essence() -> None:
+    import kopf
+
+    from shoal_operator.handlers import LeanDiffBaseStorage
+
+    raw = {
+        "apiVersion": "shoal.dev/v1alpha1",
+        "kind": "WorkerPool",
+        "metadata": {
+            "name": "emails",
+            "namespace": "team",
+            "uid": "u-1",
+            "generation": 3,
+            "resourceVersion": "81",
+            "labels": {"team": "mail"},
+            "annotations": {
+                "shoal.dev/last-handled-configuration": '{"spec":{}}\n',
+                "note": "kept",
+                "kopf.zalando.org/other": "x",
+            },
+            "finalizers": ["shoal.dev/finalizer"],
+            "managedFields": [{"manager": "shoal-operator", "fieldsV1": {"f:status": {}}}],
+            "ownerReferences": [{"kind": "App", "name": "a", "uid": "u-0"}],
+        },
+        "spec": {"image": "emails:1", "queues": ["emails"], "scaling": {"maxReplicas": 4}},
+        "status": {"backlog": 5, "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    lean = LeanDiffBaseStorage(prefix="shoal.dev", key="last-handled-configuration")
+    kopfs = kopf.AnnotationsDiffBaseStorage(prefix="shoal.dev", key="last-handled-configuration")
+    body = kopf.Body(raw)  # type: ignore[arg-type]
+    spec = {("spec",)}  # what kopf passes for on.update(field="spec")
+    essence = lean.build(body=body, extra_fields=spec)
+    assert essence == kopfs.build(body=body, extra_fields=spec)
+    assert lean.build(body=body, extra_fields=set()) == kopfs.build(body=body, extra_fields=set())
+    assert "status" not in essence
+    assert essence["spec"] is not raw["spec"]  # a copy: later changes must not reach it
+    wanted = {"status.backlog"}
+    assert lean.build(body=body, extra_fields=wanted) == kopfs.build(body=body, extra_fields=wanted)

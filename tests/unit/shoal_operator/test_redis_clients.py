@@ -140,3 +140,15 @@ async def test_key_prefix_from_the_pool_else_the_operators() -> None:
     own = await default.target("team", spec(redis={"keyPrefix": "team-a"}))
     assert own.prefix == "team-a"
     assert own.scope == ("redis://redis.shoal:6379/0", "team-a")
+
+
+async def test_a_pool_naming_no_secret_gets_its_target_worked_out_once() -> None:
+    rc = clients(Secrets(), redis_url="redis://default:6379/0")
+    first = await rc.target("team", spec())
+    assert await rc.target("team", spec()) is first  # asked every tick, for every pool
+    other = await rc.target("team", spec(redis={"host": "r2", "keyPrefix": "mail"}))
+    assert other.url == "redis://r2:6379/0"
+    assert other.prefix == "mail"
+    assert await rc.target("team", spec()) is first
+    with pytest.raises(RedisConfigError):  # errors are worked out again each time
+        await rc.target("team", spec(redis={"passwordSecretRef": {"name": "gone", "key": "p"}}))

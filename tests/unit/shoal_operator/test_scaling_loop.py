@@ -33,7 +33,9 @@ class Api:
         self.writes.append(("apply", path, body))
         return {"spec": body["spec"], "status": {}}
 
-    async def merge_patch(self, path: str, body: Any, *, manager: str | None = None) -> Any:
+    async def merge_patch(
+        self, path: str, body: Any, *, manager: str | None = None, decoded: bool = True
+    ) -> Any:
         self.writes.append(("merge", path, body))
         return {}
 
@@ -169,15 +171,15 @@ def test_an_invalid_spec_is_observed_at_its_generation() -> None:
     state.reconciled_generation = 1
     bad = {**POOL, "metadata": {**POOL["metadata"], "generation": 2}, "spec": {"image": "i"}}
     state = registry.upsert(bad)
-    assert loop.facts(state, None).observed_generation == 2
+    assert loop.status.facts(state, None).observed_generation == 2
 
 
 def test_replicas_written_to_an_auto_pool_are_reported() -> None:
     loop, registry = loop_with(Api())
     state = registry.upsert(pool_with(replicas=5))
-    assert loop.facts(state, None).ignored_replicas == 5
+    assert loop.status.facts(state, None).ignored_replicas == 5
     state = registry.upsert(pool_with(replicas=5, scaling={"mode": "Manual"}))
-    assert loop.facts(state, None).ignored_replicas is None
+    assert loop.status.facts(state, None).ignored_replicas is None
 
 
 def pool_in(namespace: str, name: str, queues: list[str], **redis: Any) -> dict[str, Any]:
@@ -237,3 +239,63 @@ async def test_a_pool_idle_at_a_floor_of_one_costs_nothing_per_tick() -> None:
     assert state.desired == 1
     assert asleep_and_unchanged(state, idle)  # then nothing more while nothing changes
     assert not asleep_and_unchanged(state, Observations(current_replicas=1, error="down"))
+
+
+def merges(api: Api) -> list[dict[str, Any]]:
+    return [w[2]["status"] for w in api.writes if w[0] == "merge"]
+
+
+def waiting(jobs: int) -> Observations:
+    return Observations(
+        current_replicas=1, queues=(QueueObservation("emails", waiting=jobs, arrived_total=jobs),)
+    )
+
+
+async def test_a_busy_pool_at_its_size_waiting_for_its_status_turn_needs_no_api_call() -> None:
+    now = [100.0]
+    api = Api()
+    loop, registry = loop_with(api, clock=lambda: now[0])
+    state = registry.upsert(pool_with(scaling={"maxReplicas": 1}))
+    state.reconciled_generation = 1
+    registry.set_workload(state.key, Workload(spec_replicas=1, replicas=1, ready_replicas=1))
+    first = loop._act_now(state, waiting(5))
+    assert first is not None  # its first status: conditions and all
+    await first
+    assert merges(api)[-1]["backlog"] == 5
+    now[0] += 1
+    assert loop._act_now(state, waiting(6)) is None  # a live figure alone, written too recently
+    assert state.touched  # so it is looked at again on the next tick
+    assert state.desired == 1
+    assert len(merges(api)) == 1
+    now[0] += 5
+    turn = loop._act_now(state, waiting(7))
+    assert turn is not None
+    await turn
+    assert merges(api)[-1]["backlog"] == 7
+    assert set(merges(api)[-1]) >= {"backlog", "conditions"}  # the whole status, as before
+    now[0] += 1
+    assert loop._act_now(state, waiting(7)) is None  # nothing changed at all
+    registry.set_workload(state.key, Workload(spec_replicas=1, replicas=1, ready_replicas=0))
+    now[0] += 1
+    prompt = loop._act_now(state, waiting(8))  # a condition changes: written at once
+    assert prompt is not None
+    await prompt
+    ready = next(c for c in merges(api)[-1]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
+    assert merges(api)[-1]["backlog"] == 8
+
+
+async def test_a_decision_is_not_applied_to_a_deployment_that_changed_before_its_turn() -> None:
+    api = Api()
+    loop, registry = loop_with(api)
+    state = registry.upsert(pool_with(scaling={"maxReplicas": 3}))
+    state.reconciled_generation = 1
+    registry.set_workload(state.key, Workload(spec_replicas=1, replicas=1, ready_replicas=1))
+    scale = loop._act_now(state, waiting(500))
+    assert scale is not None
+    # A watch event (someone else's write) lands before the write is sent: decide again.
+    registry.set_workload(state.key, Workload(spec_replicas=3, replicas=3, ready_replicas=3))
+    state.touched = False
+    await scale
+    assert applied(api) == []
+    assert state.touched

@@ -139,3 +139,25 @@ def test_only_an_asleep_pool_with_nothing_new_is_skipped() -> None:
     assert not asleep_and_unchanged(state, failed)
     state.workload = Workload(2, 2, 2)
     assert not asleep_and_unchanged(state, quiet)  # running pools are always decided
+
+
+def test_a_status_echo_reuses_the_parsed_pool_and_a_spec_change_is_parsed_again() -> None:
+    reg = Registry()
+    state = reg.upsert(body())
+    parsed = state.pool
+    echo = body(backlog=5)  # our own status write, seen again through the watch
+    echo["metadata"] = {**echo["metadata"], "resourceVersion": "8", "managedFields": [{}]}
+    assert reg.upsert(echo).pool is parsed
+    assert state.touched
+    changed = body({"image": "emails:2", "queues": ["emails"]})
+    assert reg.upsert(changed).pool is not parsed
+    assert state.pool is not None
+    assert state.pool.spec.image == "emails:2"
+    labelled = body({"image": "emails:2", "queues": ["emails"]})
+    labelled["metadata"] = {**labelled["metadata"], "labels": {"team": "mail"}}
+    before = state.pool
+    assert reg.upsert(labelled).pool is not before  # labels are part of the pool too
+    broken = reg.upsert(body({"image": "emails:2"}))
+    assert broken.pool is None
+    assert broken.spec_error
+    assert reg.upsert(body({"image": "emails:2"}, backlog=1)).spec_error == broken.spec_error
