@@ -76,6 +76,10 @@ def _metadata(pool: WorkerPool) -> dict[str, Any]:
     }
 
 
+#: spec.env names that say the pool configures the status store itself.
+STATUS_STORE_SETTINGS = frozenset({"STATUS_STORE_URL", "STATUS_STORE_ENABLED"})
+
+
 def container_env(
     pool: WorkerPool,
     *,
@@ -109,6 +113,11 @@ def container_env(
         put(name, value)
     put("HEALTH_PORT", str(HEALTH_PORT))
     put("WORKER_HEARTBEAT_INTERVAL", str(heartbeat_seconds))
+    if not {var.name for var in spec.env} & STATUS_STORE_SETTINGS:
+        # A pod's own SQLite file lives and dies with the pod and nobody reads it, while it
+        # costs about half of a worker's start (SQLAlchemy, Alembic, migration) on every scale
+        # from zero: off, unless spec.env names a shared store (STATUS_STORE_URL).
+        put("STATUS_STORE_ENABLED", "false")
     for var in spec.env:  # the CRD refuses reserved names: these never replace the above
         env.setdefault(var.name, var.model_dump(mode="json", by_alias=True, exclude_none=True))
     return list(env.values())

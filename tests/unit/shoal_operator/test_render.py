@@ -122,7 +122,25 @@ def test_every_rendered_variable_is_reserved_so_spec_env_cannot_replace_it() -> 
     p = pool(redis={"caSecretRef": {"name": "ca", "key": "ca.crt"},
                     "passwordSecretRef": {"name": "r", "key": "pw"}},
              rateLimit={"max": 5})  # fmt: skip
-    assert set(env_of(deployment(p))) <= set(RESERVED_ENV)
+    # STATUS_STORE_ENABLED is a default the pool may override (next test), not reserved.
+    assert set(env_of(deployment(p))) - {"STATUS_STORE_ENABLED"} <= set(RESERVED_ENV)
+
+
+@pytest.mark.parametrize(
+    ("env", "wanted"),
+    [
+        ([], "false"),  # a pod's own SQLite file: nobody reads it, it costs every start
+        ([{"name": "STATUS_STORE_URL", "value": "postgresql://status@db/shoal"}], None),
+        ([{"name": "STATUS_STORE_ENABLED", "value": "true"}], "true"),
+    ],
+)
+def test_the_status_store_is_off_in_pods_unless_the_pool_configures_one(
+    env: list[dict[str, str]], wanted: str | None
+) -> None:
+    rendered = env_of(deployment(pool(env=env)))
+    assert rendered.get("STATUS_STORE_ENABLED") == wanted
+    names = [e["name"] for e in env]
+    assert all(name in rendered for name in names)
 
 
 def test_default_redis_with_the_pools_password_and_ca() -> None:
