@@ -71,7 +71,6 @@ REAL: dict[str, Callable[[int], Trace]] = {
 def run_trace(env: E2EEnv, trace: Trace, *, tail: float) -> tuple[list[Lane], float, str]:
     lanes = start_lanes(env, ALL_SCALERS, tag=trace.name)
     try:
-        time.sleep(5)  # every pool's Deployment exists (at zero) before the first arrival
         busy0, wall0 = machine_busy_seconds(), time.monotonic()
         late = run(env, trace, lanes, tail=tail)
         cores = (machine_busy_seconds() - busy0) / (time.monotonic() - wall0)

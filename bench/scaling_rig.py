@@ -134,7 +134,19 @@ def start_lanes(env: E2EEnv, scalers: tuple[Scaler, ...], *, tag: str) -> list[L
         env.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(docs))
         client = redis.Redis.from_url(server.url, decode_responses=True)
         lanes.append(Lane(scaler, namespace, server, client))
+    _await_deployments(env, lanes)
     return lanes
+
+
+def _await_deployments(env: E2EEnv, lanes: list[Lane], timeout: float = 60.0) -> None:
+    """Every pool's Deployment exists (at zero) before the first arrival: each scaler then
+    starts from the same place, the operator's first reconcile not counted against Shoal."""
+    deadline = time.monotonic() + timeout
+    for lane in lanes:
+        while env.kubectl("get", "deployment", POOL, "-n", lane.namespace, check=False).returncode:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no Deployment {lane.namespace}/{POOL} after {timeout:g} s")
+            time.sleep(0.2)
 
 
 def stop_lanes(env: E2EEnv, lanes: list[Lane]) -> None:
