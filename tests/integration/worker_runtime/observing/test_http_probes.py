@@ -90,7 +90,7 @@ async def test_livez_fails_while_a_processor_blocks_the_event_loop(
 
     @worker.processor("blocking")
     async def handle(job: Job[Any]) -> None:
-        time.sleep(1.0)  # noqa: ASYNC251  the bug under test: a blocked loop (limit 3 x 0.1 s)
+        time.sleep(2.0)  # noqa: ASYNC251  the bug under test: a blocked loop (limit 3 x 0.1 s)
 
     async with observed(worker, settings) as obs, Queue("blocking", redis_url=redis_url) as q:
         await eventually(lambda: _status(obs, "/livez", 200), description="live")
@@ -99,13 +99,19 @@ async def test_livez_fails_while_a_processor_blocks_the_event_loop(
 
         def probe_from_outside() -> tuple[str, dict[str, Any]]:
             # Runs on a thread: the test's own loop is blocked along with the worker's.
-            dead = wait_until(
-                lambda: (r := httpx.get(url + "/livez")).status_code == 503 and r,
-                timeout=10,
-                interval=0.02,
-                description="/livez 503",
+            # Both answers from one moment of the block (it ends, and the loop heartbeats
+            # again, 2 s after it began).
+            def both() -> tuple[str, dict[str, Any]] | None:
+                live = httpx.get(url + "/livez")
+                health = httpx.get(url + "/healthz").json()
+                if live.status_code == 503 and health["live"] is False:
+                    return live.text, health
+                return None
+
+            found: tuple[str, dict[str, Any]] = wait_until(
+                both, timeout=10, interval=0.02, description="/livez 503 and not live"
             )
-            return dead.text, httpx.get(url + "/healthz").json()
+            return found
 
         watcher = asyncio.get_running_loop().run_in_executor(None, probe_from_outside)
         await q.enqueue({})
