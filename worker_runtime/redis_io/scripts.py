@@ -31,11 +31,11 @@ SCRIPT_NAMES = (
 READ_ONLY_SCRIPTS = frozenset({"observe"})
 
 #: Functions shared by several scripts (a .lua file each), prepended to the scripts that use
-#: them: the lease clock, for those that set or judge lease deadlines; a flow child's failure,
-#: for those that end a child for good.
+#: them: the lease clock, for those that set or judge lease deadlines; a flow child's failure
+#: and its parent's readiness, for those that end a child (for good, or by removing it).
 SHARED_FUNCTIONS = {
     "lease_clock": frozenset({"fetch", "extend", "reclaim"}),
-    "child_failed": frozenset({"fail", "reclaim", "cancel", "fetch", "complete"}),
+    "child_failed": frozenset({"fail", "reclaim", "cancel", "fetch", "complete", "remove"}),
 }
 
 

@@ -1,6 +1,7 @@
---[[ child_failed: not an operation but a function prepended (scripts.py) to the scripts that
-end a flow's child for good: fail, reclaim, cancel, fetch (a malformed child) and complete (a
-result the parent cannot take). One place for the parent's on_child_failure policy.
+--[[ child_failed: not an operation but functions prepended (scripts.py) to the scripts that
+end a flow's child: fail, reclaim, cancel, fetch (a malformed child), complete (a result the
+parent cannot take, and readying the parent) and remove. One place for the parent's
+on_child_failure policy and for readying a parent (parent_ready, below).
 child_failed(base, parent, id, why, pmsg, final, now, maxlen):
   base    '<queue base>:'; the keys below are named from it as in core/keys.py (all in the
           queue's hash tag): job:<parent>, kidfail:<parent>, flows, wait, prio, marker, stats,
@@ -15,6 +16,21 @@ Policy 'ignore': the child's error recorded, the last child readies the parent. 
 when the parent's failures record is not a hash) the parent ends as `final`. A parent not waiting for children, or whose hash holds garbage, is
 left alone. Reads come first, so garbage cannot stop the caller midway.
 Returns: 'waiting' if the parent was readied, `final` if it failed, nil otherwise. ]]
+-- parent_ready(base, parent, pri): the parent's last awaited child is done (completed, failed
+-- under 'ignore', or removed): it leaves 'flows' and waits in the queue (by its priority `pri`,
+-- a number or nil) like any ready job. Shared by child_failed, complete and remove.
+local function parent_ready(base, parent, pri)
+  redis.call('ZREM', base .. 'flows', parent)
+  redis.call('HSET', base .. 'job:' .. parent, 'state', 'waiting')
+  if pri then
+    local seq = redis.call('HINCRBY', base .. 'stats', 'pseq', 1) % 4294967296
+    redis.call('ZADD', base .. 'prio', string.format('%.0f', -pri * 4294967296 + seq), parent)
+  else
+    redis.call('RPUSH', base .. 'wait', parent)
+  end
+  redis.call('ZADD', base .. 'marker', 0, 'w')
+end
+
 local function child_failed(base, parent, id, why, pmsg, final, now, maxlen)
   local pk = base .. 'job:' .. parent
   local p = redis.pcall('HMGET', pk, 'state', 'ocf', 'pri', 'pend')
@@ -27,16 +43,7 @@ local function child_failed(base, parent, id, why, pmsg, final, now, maxlen)
   if p[2] == 'ignore' and (kt == 'hash' or kt == 'none') then
     redis.call('HSET', kidfail, id, why)
     if redis.call('HINCRBY', pk, 'pend', -1) > 0 then return nil end
-    redis.call('ZREM', base .. 'flows', parent)
-    redis.call('HSET', pk, 'state', 'waiting')
-    local pri = int(p[3])
-    if pri then
-      local seq = redis.call('HINCRBY', base .. 'stats', 'pseq', 1) % 4294967296
-      redis.call('ZADD', base .. 'prio', string.format('%.0f', -pri * 4294967296 + seq), parent)
-    else
-      redis.call('RPUSH', base .. 'wait', parent)
-    end
-    redis.call('ZADD', base .. 'marker', 0, 'w')
+    parent_ready(base, parent, int(p[3]))
     return 'waiting'
   end
   redis.call('ZREM', base .. 'flows', parent)

@@ -22,7 +22,6 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local keep = tonumber(ARGV[1])
 local maxlen = tonumber(ARGV[2])
 local base = string.sub(KEYS[4], 1, -5)
-local P32 = 4294967296
 local n, busy = 0, 0
 local done = {}
 -- Children's results outlive their parent's record by a day at most.
@@ -95,16 +94,7 @@ for _, a in ipairs(acks) do
       if p[1] == 'waiting-children' then
         redis.call('HSET', base .. 'kids:' .. parent, id, res)
         if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
-          redis.call('ZREM', base .. 'flows', parent)
-          redis.call('HSET', pk, 'state', 'waiting')
-          local pri = int(p[2])
-          if pri then
-            local seq = redis.call('HINCRBY', KEYS[3], 'pseq', 1) % P32
-            redis.call('ZADD', base .. 'prio', string.format('%.0f', -pri * P32 + seq), parent)
-          else
-            redis.call('RPUSH', base .. 'wait', parent)
-          end
-          redis.call('ZADD', base .. 'marker', 0, 'w')
+          parent_ready(base, parent, int(p[2]))  -- child_failed.lua
         end
       end
     end

@@ -43,16 +43,7 @@ if parent and f[2] ~= 'completed' and redis.call('HEXISTS', KEYS[14] .. parent, 
   if p[1] == 'waiting-children' then
     redis.call('HSET', KEYS[14] .. parent, id, 'removed')
     if redis.call('HINCRBY', pk, 'pend', -1) <= 0 then
-      redis.call('ZREM', KEYS[12], parent)
-      redis.call('HSET', pk, 'state', 'waiting')
-      local pri = tonumber(p[2])
-      if pri then
-        local seq = redis.call('HINCRBY', KEYS[11], 'pseq', 1) % 4294967296
-        redis.call('ZADD', KEYS[8], string.format('%.0f', -pri * 4294967296 + seq), parent)
-      else
-        redis.call('RPUSH', KEYS[1], parent)
-      end
-      redis.call('ZADD', KEYS[15], 0, 'w')
+      parent_ready(string.sub(KEYS[1], 1, -5), parent, tonumber(p[2]))  -- child_failed.lua
     end
   end
 end
