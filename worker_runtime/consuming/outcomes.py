@@ -226,6 +226,8 @@ class OutcomeRecording(RedisHealth):
                         context.run(obs.job_completed, job, duration=duration, result=result)
                 except Exception:
                     observer_failed(obs, "job_completed")
+        if not self.observers:
+            return  # a plain worker: no batch to build on the hot path
         batch = [(job, duration, result) for job, duration, result, _ in done]
         for obs in self.observers:
             try:
