@@ -144,16 +144,23 @@ def _recommend(
     for q, r in zip(obs.queues, rates, strict=True):
         rate = r.arrival_rate or 0.0
         duration = r.mean_duration if r.mean_duration is not None else DEFAULT_JOB_SECONDS
-        duration = max(duration, r.duration_floor(now) if q.in_flight else 0.0)
+        floor = r.duration_floor(now) if q.in_flight else 0.0
+        # Jobs wait and nothing finished for twice the time a job should take: the estimate is
+        # wrong (a first batch of long jobs) and the slots are full now; the smoothed in-flight
+        # count would take ~RATE_TAU_SECONDS to say so, which is when the waiting jobs suffer.
+        stuck = q.backlog > 0 and floor > 2 * duration
+        duration = max(duration, floor)
         # A waiting job needs one slot at most: with jobs longer than the drain target,
         # starting each of them at once is the best there is.
         # Arrivals keep rate x duration slots busy (Little's law), with headroom. Only over
         # the drain horizon, though: a 30 s burst of 5 jobs/s of 2-minute jobs is 150 jobs,
-        # not 600 slots. The work running now (smoothed) is a fact and needs no headroom.
+        # not 600 slots. The work running now (smoothed, or as is when stuck) is a fact and
+        # needs no headroom.
         arriving = rate * min(duration, drain) / TARGET_UTILISATION
         # Behind schedule (the oldest job has waited part of the target): drain the rest faster.
         left = max(drain - q.oldest_waiting_age_seconds, drain / 4)
-        slots = max(arriving, r.in_flight or 0.0) + q.backlog * min(duration, left) / left
+        running = max(r.in_flight or 0.0, float(q.in_flight) if stuck else 0.0)
+        slots = max(arriving, running) + q.backlog * min(duration, left) / left
         slots = max(slots, float(q.in_flight))
         total_slots += slots
         arrival += rate

@@ -469,6 +469,28 @@ def test_jobs_running_without_finishing_raise_the_duration_estimate() -> None:
     assert first < later == 11
 
 
+def test_a_first_batch_of_long_jobs_gets_a_second_pod_within_seconds() -> None:
+    # 16 jobs of unknown (long) duration on one pod of 10 slots: 6 wait and none finishes.
+    load = Load()
+    driver = Driver(pool(), load, replicas=1)
+    driver.step()  # idle: the smoothed in-flight starts from 0, as on a pool just woken
+    load.waiting, load.in_flight = 6, 10
+    load.tick = lambda dt: None  # type: ignore[method-assign]  # nothing ever finishes
+    sizes = [driver.step().replicas for _ in range(3)]
+    # Nothing finished for twice the assumed duration (1 s): the smoothed in-flight count
+    # (still ~2 of 10) would take ~15 s to say the slots are full; the running jobs are a fact.
+    assert sizes[-1] == 2, sizes
+
+
+def test_a_full_pool_whose_jobs_keep_finishing_does_not_scale_on_a_short_queue() -> None:
+    # Every slot busy and 6 waiting, but jobs finish every tick: they start within a second.
+    load = Load(rate=12, duration=0.5)
+    driver = Driver(pool(), load, replicas=1)
+    driver.step()
+    load.waiting, load.in_flight = 6, 10
+    assert [driver.step().replicas for _ in range(3)] == [1, 1, 1]
+
+
 def test_counter_reset_keeps_rates_and_takes_a_new_baseline() -> None:
     a = update_rates(None, QueueObservation("q", arrived_total=0, finished_total=0), 0.0)
     b = update_rates(a, QueueObservation("q", arrived_total=100, finished_total=100), 10.0)
