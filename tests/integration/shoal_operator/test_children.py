@@ -20,6 +20,15 @@ pytestmark = [pytest.mark.k8s, pytest.mark.integration]
 Wait = Callable[..., Any]
 
 
+def replica_writers(deployment: Any) -> list[tuple[str, str, Any]]:
+    """Who manages a Deployment's spec.replicas, and when: says who set a wrong value."""
+    return [
+        (f.manager, f.operation, f.time)
+        for f in deployment.metadata.managed_fields or ()
+        if "f:replicas" in ((f.fields_v1 or {}).get("f:spec") or {})
+    ]
+
+
 def test_minimal_pool_gets_its_deployment_within_two_seconds(
     env: Env, redis_url: str, wait: Wait
 ) -> None:
@@ -107,14 +116,14 @@ def test_spec_change_rolls_out_and_drift_is_repaired(env: Env, redis_url: str, w
     )  # fmt: skip
     wait(lambda: env.deployment("reports").spec.template.spec.containers[0].image
          == IMAGE + "-v2", 5, "edited image restored")  # fmt: skip
-    assert env.replicas("reports") == 2
+    assert env.replicas("reports") == 2, replica_writers(env.deployment("reports"))
 
     # Someone deletes the Deployment and the PDB: both come back, owned by the pool.
     old_uid = env.deployment("reports").metadata.uid
     env.apps.delete_namespaced_deployment("reports", env.ns)
     back = wait(lambda: (d := env.deployment("reports")) is not None and d.metadata.uid != old_uid
                 and d, 5, "Deployment re-created")  # fmt: skip
-    assert back.spec.replicas == 2
+    assert back.spec.replicas == 2, replica_writers(back)
     env.policy.delete_namespaced_pod_disruption_budget("reports", env.ns)
     wait(lambda: env.policy.read_namespaced_pod_disruption_budget("reports", env.ns), 5,
          "PDB re-created")  # fmt: skip
