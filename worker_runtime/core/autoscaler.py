@@ -37,6 +37,9 @@ from worker_runtime.core.spec import ScalingRules, WorkerPoolSpec
 TARGET_UTILISATION = 0.8  # headroom so arrivals do not queue behind fully busy workers
 DEFAULT_JOB_SECONDS = 1.0  # duration assumed until the first attempts finish
 MAX_POLICY_PERIOD_SECONDS = 1800  # the longest periodSeconds: older scale events never count
+# n jobs running S seconds with none finishing "should" have finished n·S/D times: past this many
+# the duration estimate D is wrong, not unlucky (ten slots: 2·D; one slot: 20·D).
+STUCK_MISSED_FINISHES = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +148,14 @@ def _recommend(
         rate = r.arrival_rate or 0.0
         duration = r.mean_duration if r.mean_duration is not None else DEFAULT_JOB_SECONDS
         floor = r.duration_floor(now) if q.in_flight else 0.0
-        # Jobs wait and nothing finished for twice the time a job should take: the estimate is
-        # wrong (a first batch of long jobs) and the slots are full now; the smoothed in-flight
-        # count would take ~RATE_TAU_SECONDS to say so, which is when the waiting jobs suffer.
-        stuck = q.backlog > 0 and floor > 2 * duration
-        duration = max(duration, floor)
+        # The running jobs missed STUCK_MISSED_FINISHES finishes: the estimate is wrong (a first
+        # batch of long jobs, a workload that changed), not one slow job on a slot or two.
+        wrong = floor * q.in_flight > STUCK_MISSED_FINISHES * duration
+        if r.mean_duration is None or wrong:
+            duration = max(duration, floor)  # they take at least as long as they have run
+        # Jobs wait behind slots that are full now; the smoothed in-flight count would take
+        # ~RATE_TAU_SECONDS to say so, which is when the waiting jobs suffer.
+        stuck = wrong and q.backlog > 0
         # A waiting job needs one slot at most: with jobs longer than the drain target,
         # starting each of them at once is the best there is.
         # Arrivals keep rate x duration slots busy (Little's law), with headroom. Only over

@@ -477,9 +477,21 @@ def test_a_first_batch_of_long_jobs_gets_a_second_pod_within_seconds() -> None:
     load.waiting, load.in_flight = 6, 10
     load.tick = lambda dt: None  # type: ignore[method-assign]  # nothing ever finishes
     sizes = [driver.step().replicas for _ in range(3)]
-    # Nothing finished for twice the assumed duration (1 s): the smoothed in-flight count
-    # (still ~2 of 10) would take ~15 s to say the slots are full; the running jobs are a fact.
-    assert sizes[-1] == 2, sizes
+    # Ten jobs ran 4 s (2 s at the first step) with none finishing: 40 finishes of 1 s jobs
+    # (the assumed duration) missed, past 20: the smoothed in-flight count (still ~2 of 10)
+    # would take ~15 s to say the slots are full; the running jobs are a fact.
+    assert sizes == [1, 2, 2], sizes
+
+
+def test_one_slow_job_on_one_slot_is_bad_luck_not_a_wrong_estimate() -> None:
+    # concurrency 1, 1 s jobs at half load: one job runs 4 s while one waits. 4 missed
+    # finishes say little; the pool stays at one (a second pod would start after the wait).
+    load = Load(rate=0.5, duration=1.0)
+    driver = Driver(pool(concurrency=1), load, replicas=1)
+    driver.warm()
+    load.waiting, load.in_flight = 1, 1
+    load.tick = lambda dt: None  # type: ignore[method-assign]
+    assert [driver.step().replicas for _ in range(2)] == [1, 1]
 
 
 def test_a_full_pool_whose_jobs_keep_finishing_does_not_scale_on_a_short_queue() -> None:
